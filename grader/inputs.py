@@ -1,0 +1,267 @@
+"""What the grader feeds student code: hypothesis strategies over *cases*, and the
+tensors a case stands for.
+
+A case is a small frozen record (shapes, dtype, flags, a data seed) that
+hypothesis draws and shrinks; its tensors are made on demand from the seed on the
+CPU, so the same case always means the same numbers, and a failure report can
+print the case as the student's smallest reproducer. Values are random with a
+per-example scale, some rows get large logits, never zeros.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from hypothesis import strategies as st
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+HOT_ROW_GAIN = 6.0  # a few query rows are scaled up to give large logits (softmax near one-hot)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+@dataclass(frozen=True)
+class AttentionCase:
+    batch: int
+    heads_q: int
+    heads_kv: int
+    n_q: int
+    n_k: int
+    head_dim: int
+    head_dim_v: int
+    dtype: str
+    causal: bool
+    softmax_scale: float | None  # None: the default 1/sqrt(head_dim)
+    transposed: bool  # inputs are [B, N, H, D] tensors viewed as [B, H, N, D]
+    logit_scale: float  # typical |score| before the hot rows
+    seed: int
+    block_m: int | None = None  # passed to tiled PyTorch exercises
+    block_n: int | None = None
+
+    def describe(self) -> str:
+        parts = [
+            f"q[{self.batch},{self.heads_q},{self.n_q},{self.head_dim}]",
+            f"k[{self.batch},{self.heads_kv},{self.n_k},{self.head_dim}]",
+            f"v[..,{self.head_dim_v}]",
+            self.dtype,
+            f"causal={self.causal}",
+        ]
+        if self.softmax_scale is not None:
+            parts.append(f"softmax_scale={self.softmax_scale:g}")
+        if self.block_m is not None:
+            parts.append(f"block_m={self.block_m} block_n={self.block_n}")
+        if self.transposed:
+            parts.append("transposed views")
+        parts.append(f"seed={self.seed}")
+        return " ".join(parts)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v on the CPU in ``dtype``, strided as the case says."""
+        gen = _generator(self.seed)
+        gain = self.logit_scale**0.5
+
+        def make(heads: int, n: int, dim: int, scale: float) -> torch.Tensor:
+            shape = (self.batch, n, heads, dim) if self.transposed else (self.batch, heads, n, dim)
+            x = torch.randn(shape, generator=gen) * scale
+            return x.to(DTYPES[self.dtype])
+
+        q = make(self.heads_q, self.n_q, self.head_dim, gain)
+        k = make(self.heads_kv, self.n_k, self.head_dim, gain)
+        v = make(self.heads_kv, self.n_k, self.head_dim_v, 1.0)
+        hot = torch.rand(self.n_q, generator=gen) < 0.125
+        q_rows = q.transpose(1, 2) if self.transposed else q
+        q_rows[:, :, hot] *= HOT_ROW_GAIN  # in place on the fresh buffer, before any view is handed out
+        if self.transposed:
+            q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        return q, k, v
+
+    def kwargs(self) -> dict:
+        kw = {"causal": self.causal, "softmax_scale": self.softmax_scale}
+        if self.block_m is not None:
+            kw.update(block_m=self.block_m, block_n=self.block_n)
+        return kw
+
+
+@dataclass(frozen=True)
+class AttentionBounds:
+    """What one exercise accepts, and how large the graded shapes may get."""
+
+    dtypes: tuple[str, ...] = ("float32", "float16", "bfloat16")
+    head_dims: tuple[int, ...] = (16, 40, 64)
+    equal_head_dims: bool = False  # D == Dv required (Triton, CUDA)
+    max_len: int = 160
+    max_batch_heads: int = 6  # batch * heads_q, to keep CPU grading fast
+    block_sizes: tuple[tuple[int, int], ...] = ()  # (block_m, block_n) choices; () = not passed
+
+
+def _awkward_lengths(max_len: int, blocks: tuple[int, ...]) -> st.SearchStrategy[int]:
+    """1, 7, 97, block size +- 1, plus anything in range; hypothesis shrinks towards 1."""
+    special = {1, 2, 7, 97, 127, 129}
+    for b in blocks:
+        special |= {b - 1, b, b + 1, 2 * b + 1, 4 * b - 1}
+    special = sorted(n for n in special if 1 <= n <= max_len)
+    return st.one_of(st.sampled_from(special), st.integers(1, max_len))
+
+
+@st.composite
+def attention_cases(draw, bounds: AttentionBounds) -> AttentionCase:
+    heads_kv = draw(st.sampled_from((1, 2)))
+    group = draw(st.sampled_from((1, 2, 3)))
+    heads_q = heads_kv * group
+    batch = draw(st.integers(1, max(1, bounds.max_batch_heads // heads_q)))
+    block_m = block_n = None
+    if bounds.block_sizes:
+        block_m, block_n = draw(st.sampled_from(bounds.block_sizes))
+    blocks = tuple({b for pair in bounds.block_sizes for b in pair}) or (16, 32, 64)
+    lengths = _awkward_lengths(bounds.max_len, blocks)
+    n_q, n_k = draw(lengths), draw(lengths)
+    head_dim = draw(st.sampled_from(bounds.head_dims))
+    head_dim_v = head_dim if bounds.equal_head_dims else draw(st.sampled_from(bounds.head_dims))
+    return AttentionCase(
+        batch=batch,
+        heads_q=heads_q,
+        heads_kv=heads_kv,
+        n_q=n_q,
+        n_k=n_k,
+        head_dim=head_dim,
+        head_dim_v=head_dim_v,
+        dtype=draw(st.sampled_from(bounds.dtypes)),
+        causal=draw(st.booleans()),
+        softmax_scale=draw(st.sampled_from((None, None, 0.3, 1.0))),
+        transposed=draw(st.booleans()),
+        logit_scale=draw(st.sampled_from((1.0, 0.25, 4.0))),
+        seed=draw(st.integers(0, 2**31 - 1)),
+        block_m=block_m,
+        block_n=block_n,
+    )
+
+
+def structural_attention_cases(bounds: AttentionBounds, block: int = 64) -> list[AttentionCase]:
+    """Shapes where no legitimate buffer reaches B*Hq*Nq*Nk/2 elements (spec, Level 2):
+    Nq and Nk at least four blocks and more than four times max(D, Dv). One with a
+    single head, so even a per-head Nq x Nk matrix is caught, and one with GQA."""
+    dim = min(bounds.head_dims)
+    n_q = max(4 * block, 4 * dim + 1) + 3
+    n_k = n_q + 29
+    dtype = bounds.dtypes[0]
+    blocks = dict(block_m=block, block_n=block) if bounds.block_sizes else {}
+    base = AttentionCase(1, 1, 1, n_q, n_k, dim, dim, dtype, False, None, False, 1.0, 1234, **blocks)
+    return [base, dataclasses.replace(base, batch=2, heads_q=4, heads_kv=2, causal=True, seed=99)]
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+@dataclass(frozen=True)
+class SoftmaxCase:
+    rows: int
+    cols: int
+    dtype: str
+    block_size: int
+    scale: float  # typical |logit|
+    masked: bool  # some entries are -inf (never a whole row)
+    extreme: bool  # some logits near +-1e4
+    seed: int
+
+    def describe(self) -> str:
+        flags = [f for f, on in (("with -inf entries", self.masked), ("logits near +-1e4", self.extreme)) if on]
+        return f"x[{self.rows},{self.cols}] {self.dtype} block_size={self.block_size} " + " ".join(
+            flags + [f"seed={self.seed}"]
+        )
+
+    def tensor(self) -> torch.Tensor:
+        gen = _generator(self.seed)
+        x = torch.randn(self.rows, self.cols, generator=gen) * self.scale
+        if self.extreme:
+            spike = torch.rand(self.rows, self.cols, generator=gen) < 0.05
+            sign = torch.where(torch.rand(self.rows, self.cols, generator=gen) < 0.5, -1.0, 1.0)
+            x = torch.where(spike, sign * 1e4, x)
+        if self.masked:
+            hole = torch.rand(self.rows, self.cols, generator=gen) < 0.3
+            hole[:, torch.randint(self.cols, (1,), generator=gen)] = False  # keep a finite entry per row
+            x = x.masked_fill(hole, float("-inf"))
+        return x.to(DTYPES[self.dtype])
+
+
+@st.composite
+def softmax_cases(draw, dtypes=("float32", "float16", "bfloat16"), max_cols: int = 300) -> SoftmaxCase:
+    block_size = draw(st.sampled_from((16, 32, 128)))
+    return SoftmaxCase(
+        rows=draw(st.integers(1, 8)),
+        cols=draw(_awkward_lengths(max_cols, (block_size,))),
+        dtype=draw(st.sampled_from(dtypes)),
+        block_size=block_size,
+        scale=draw(st.sampled_from((1.0, 5.0, 30.0))),
+        masked=draw(st.booleans()),
+        extreme=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+# ----------------------------------------------------------------------------- merge
+
+
+@dataclass(frozen=True)
+class MergeCase:
+    lead: tuple[int, ...]  # leading dims, e.g. (batch, heads)
+    n: int
+    dim_v: int
+    dtype: str  # of the partial outputs o_a, o_b
+    empty_a: float  # fraction of rows where part a is empty
+    empty_b: float
+    seed: int
+
+    def describe(self) -> str:
+        shape = ",".join(map(str, (*self.lead, self.n)))
+        return (
+            f"o[{shape},{self.dim_v}] {self.dtype} lse[{shape}] "
+            f"empty rows: a {self.empty_a:.0%}, b {self.empty_b:.0%} seed={self.seed}"
+        )
+
+    def states(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Two partial attention states (o_a, lse_a, o_b, lse_b) and a third lse for
+        associativity; empty rows get lse = -inf and arbitrary finite o."""
+        gen = _generator(self.seed)
+        shape = (*self.lead, self.n)
+
+        def part(empty: float) -> tuple[torch.Tensor, torch.Tensor]:
+            o = torch.randn(*shape, self.dim_v, generator=gen).to(DTYPES[self.dtype])
+            lse = torch.randn(shape, generator=gen) * 4 + torch.randn((), generator=gen) * 20
+            lse = lse.masked_fill(torch.rand(shape, generator=gen) < empty, float("-inf"))
+            return o, lse
+
+        o_a, lse_a = part(self.empty_a)
+        o_b, lse_b = part(self.empty_b)
+        return o_a, lse_a, o_b, lse_b
+
+    def stats(self) -> tuple[torch.Tensor, ...]:
+        """Three softmax states (m, l) each; empty rows are (-inf, 0)."""
+        gen = _generator(self.seed + 1)
+        shape = (*self.lead, self.n)
+        out = []
+        for empty in (self.empty_a, self.empty_b, (self.empty_a + self.empty_b) / 2):
+            m = torch.randn(shape, generator=gen) * 10
+            l = torch.rand(shape, generator=gen) * 50 + 1
+            hole = torch.rand(shape, generator=gen) < empty
+            out += [m.masked_fill(hole, float("-inf")), l.masked_fill(hole, 0.0)]
+        return tuple(out)
+
+
+@st.composite
+def merge_cases(draw, dtypes=("float32", "float16", "bfloat16")) -> MergeCase:
+    return MergeCase(
+        lead=tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2))),
+        n=draw(st.integers(1, 40)),
+        dim_v=draw(st.sampled_from((1, 8, 40))),
+        dtype=draw(st.sampled_from(dtypes)),
+        empty_a=draw(st.sampled_from((0.0, 0.3, 1.0))),
+        empty_b=draw(st.sampled_from((0.0, 0.3, 1.0))),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )

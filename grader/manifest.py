@@ -1,0 +1,196 @@
+"""course.toml, loaded into typed, frozen objects.
+
+The manifest is the single place for points, hardware needs, example counts,
+tolerances and timing shapes. Unknown and missing keys are errors that name the
+key: a typo in course.toml must never silently change a grade.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HARDWARE = ("cpu", "gpu", "sm90")  # cpu: verifiable anywhere; gpu: any CUDA device; sm90: Hopper
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class ManifestError(ValueError):
+    """course.toml is malformed; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class BenchShape:
+    batch: int  # timing shapes are fixed so ratios compare like with like
+    heads: int
+    n: int
+    head_dim: int
+    dtype: str = "float16"
+    causal: bool = False
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    points: int
+    needs: str = "cpu"  # hardware the check needs to be verified (see HARDWARE)
+    examples: int | None = None  # hypothesis examples; None: the course default
+    max_ratio: float | None = None  # timing checks: student time / reference time allowed
+    bench: BenchShape | None = None  # timing checks: the shape that is timed
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    id: str  # levelN.name, the file's stem
+    title: str
+    functions: tuple[str, ...]
+    checks: tuple[CheckSpec, ...]
+    file: str = ""  # relative to exercises/; default levelN/name.py
+    interpret_on_cpu: bool = False  # Triton exercises run under TRITON_INTERPRET=1 without a GPU
+
+    @property
+    def level(self) -> str:
+        return self.id.split(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".")[1]
+
+    @property
+    def max_score(self) -> int:
+        return sum(c.points for c in self.checks)
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    factor: float  # allowed error = factor * (same-dtype naive error) + floor[dtype]
+    floor: dict[str, float]  # absolute slack per dtype, for where the naive error is ~0
+
+
+@dataclass(frozen=True)
+class CourseSettings:
+    seed: int  # default hypothesis seed: grading is reproducible unless --seed changes it
+    examples: int  # default hypothesis examples per check
+    call_timeout_s: float  # one call into student code (per example)
+    import_timeout_s: float  # importing the student module (Triton/torch imports are slow)
+    shrink_budget_s: float  # stop shrinking a failure after this long; report the smallest so far
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    course: CourseSettings
+    tolerance: Tolerance
+    levels: tuple[LevelSpec, ...]
+    exercises: tuple[ExerciseSpec, ...] = field(default=())
+
+    def exercise(self, exercise_id: str) -> ExerciseSpec:
+        for ex in self.exercises:
+            if ex.id == exercise_id:
+                return ex
+        raise KeyError(exercise_id)
+
+    def select(self, target: str) -> tuple[ExerciseSpec, ...]:
+        """Exercises named by a CLI target: 'all', 'level2' or 'level2.flash_v2'."""
+        if target == "all":
+            return self.exercises
+        chosen = tuple(ex for ex in self.exercises if target in (ex.id, ex.level))
+        if not chosen:
+            known = ", ".join(["all"] + [lv.id for lv in self.levels] + [ex.id for ex in self.exercises])
+            raise KeyError(f"unknown target {target!r}; choose one of: {known}")
+        return chosen
+
+
+def _build(cls, table: Any, where: str, **extra):
+    """Construct dataclass ``cls`` from a TOML table, rejecting unknown or missing keys."""
+    if not isinstance(table, dict):
+        raise ManifestError(f"{where} must be a table")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(table) - set(names)
+    if unknown:
+        raise ManifestError(f"unknown key {where}.{sorted(unknown)[0]}")
+    kwargs = dict(extra)
+    for name, f in names.items():
+        if name in extra:
+            continue
+        if name in table:
+            kwargs[name] = table[name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ManifestError(f"missing key {where}.{name}")
+    return cls(**kwargs)
+
+
+def _check_spec(check_id: str, table: dict, where: str) -> CheckSpec:
+    table = dict(table)
+    bench = table.pop("bench", None)
+    spec = _build(CheckSpec, table, where, id=check_id,
+                  bench=_build(BenchShape, bench, f"{where}.bench") if bench is not None else None)
+    if spec.needs not in HARDWARE:
+        raise ManifestError(f"{where}.needs is {spec.needs!r}; allowed: {', '.join(HARDWARE)}")
+    if (spec.max_ratio is None) != (spec.bench is None):
+        raise ManifestError(f"{where}: a timing check needs both max_ratio and bench")
+    if spec.bench is not None and spec.bench.dtype not in DTYPES:
+        raise ManifestError(f"{where}.bench.dtype is {spec.bench.dtype!r}; allowed: {', '.join(DTYPES)}")
+    return spec
+
+
+def _exercise_spec(exercise_id: str, table: dict, where: str) -> ExerciseSpec:
+    table = dict(table)
+    checks = table.pop("checks", None)
+    if not checks:
+        raise ManifestError(f"missing key {where}.checks")
+    specs = tuple(_check_spec(cid, ctable, f"{where}.checks.{cid}") for cid, ctable in checks.items())
+    table["functions"] = tuple(table.get("functions", ()))
+    ex = _build(ExerciseSpec, table, where, id=exercise_id, checks=specs)
+    if not ex.file:
+        ex = dataclasses.replace(ex, file=f"{ex.level}/{ex.name}.py")
+    return ex
+
+
+def load_manifest(root: Path | None = None) -> Manifest:
+    root = course_root() if root is None else Path(root)
+    path = root / "course.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"no course.toml in {root}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ManifestError(f"{path}: {err}") from None
+    data = dict(data)
+    course = _build(CourseSettings, data.pop("course", None), "course")
+    tol = _build(Tolerance, data.pop("tolerance", None), "tolerance")
+    missing_floor = set(DTYPES) - set(tol.floor)
+    if missing_floor:
+        raise ManifestError(f"missing key tolerance.floor.{sorted(missing_floor)[0]}")
+    levels_table = data.pop("levels", None) or {}
+    levels = tuple(_build(LevelSpec, t, f"levels.{lid}", id=lid) for lid, t in levels_table.items())
+    exercises = []
+    for level_id, group in (data.pop("exercises", None) or {}).items():
+        if level_id not in levels_table:
+            raise ManifestError(f"exercises.{level_id}: no such level in [levels]")
+        for name, table in group.items():
+            exercises.append(_exercise_spec(f"{level_id}.{name}", table, f"exercises.{level_id}.{name}"))
+    if data:
+        raise ManifestError(f"unknown key {sorted(data)[0]}")
+    return Manifest(root=root, course=course, tolerance=tol, levels=levels, exercises=tuple(exercises))
+
+
+def course_root() -> Path:
+    """The directory holding course.toml: $COURSE_ROOT, else the nearest parent of
+    the working directory that has one, else the checkout this package lives in."""
+    if "COURSE_ROOT" in os.environ:
+        return Path(os.environ["COURSE_ROOT"]).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "course.toml").is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent

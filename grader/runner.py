@@ -1,0 +1,134 @@
+"""Grade a selection of exercises: the grader's Python API.
+
+`grade` is what the CLI, the notebooks and the tests call. It never raises for
+anything student code does: each exercise gets its own child process, each
+check its own verdict, and a check that cannot run here is `not verified here`.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import grader.checks  # noqa: F401 - registers every check
+from grader.checks.base import REGISTRY, Context
+from grader.isolation import StudentProcess
+from grader.manifest import CheckSpec, ExerciseSpec, Manifest, load_manifest
+from grader.results import ERROR, NOT_VERIFIED, CheckResult, ExerciseResult, GradeReport
+
+
+class Progress:
+    """Callbacks for a progress display; the default shows nothing."""
+
+    def start(self, exercise: ExerciseSpec, check: CheckSpec, total: int) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def finish(self, result: CheckResult) -> None: ...
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What this process can verify."""
+
+    device: str  # "cpu" or "cuda"
+    capability: tuple[int, int] | None  # CUDA compute capability
+
+    def can_verify(self, needs: str) -> bool:
+        if needs == "cpu":
+            return True
+        if self.device != "cuda":
+            return False
+        return needs == "gpu" or (needs == "sm90" and self.capability == (9, 0))
+
+    def why_not(self, needs: str) -> str:
+        want = {"gpu": "a CUDA GPU", "sm90": "a Hopper GPU (sm_90)"}[needs]
+        have = "no GPU in use" if self.device == "cpu" else f"compute capability {self.capability}"
+        return f"needs {want}; this run has {have}"
+
+
+def resolve_device(device: str) -> Machine:
+    """'auto' picks CUDA when present. Raises ValueError for 'cuda' without a GPU."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to torch here")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    capability = torch.cuda.get_device_capability() if device == "cuda" else None
+    return Machine(device, capability)
+
+
+def grade(
+    target: str = "all",
+    *,
+    submission: Path | None = None,
+    solutions: bool = False,
+    device: str = "auto",
+    seed: int | None = None,
+    examples: int | None = None,
+    timing: bool = True,
+    manifest: Manifest | None = None,
+    progress: Progress | None = None,
+) -> GradeReport:
+    """Grade ``target`` ('all', 'level2', 'level2.flash_v2') and return the report.
+
+    ``submission`` is a directory laid out like exercises/ (default: exercises/,
+    or solutions/ with ``solutions=True``). Raises KeyError for an unknown target,
+    ValueError for a bad device, FileNotFoundError for a missing submission dir.
+    """
+    manifest = manifest or load_manifest()
+    progress = progress or Progress()
+    chosen = manifest.select(target)
+    machine = resolve_device(device)
+    if submission is None:
+        submission = manifest.root / ("solutions" if solutions else "exercises")
+    submission = Path(submission)
+    if not submission.is_dir():
+        raise FileNotFoundError(f"submission directory {submission} does not exist")
+    seed = manifest.course.seed if seed is None else seed
+    report = GradeReport(target=target, device=machine.device, seed=seed)
+    for exercise in chosen:
+        report.exercises.append(
+            _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, progress)
+        )
+    return report
+
+
+def _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, progress) -> ExerciseResult:
+    result = ExerciseResult(exercise.id)
+    path = submission / exercise.file
+    env = {"TRITON_INTERPRET": "1"} if exercise.interpret_on_cpu and machine.device == "cpu" else {}
+    course = manifest.course
+    with StudentProcess(path, f"student_{exercise.level}_{exercise.name}", env=env, root=manifest.root,
+                        call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s) as student:
+        for spec in exercise.checks:
+            count = examples or spec.examples or course.examples
+            progress.start(exercise, spec, count)
+            if not path.is_file():
+                check = CheckResult(spec.id, ERROR, spec.points, f"{path} not found")
+            elif not machine.can_verify(spec.needs):
+                check = CheckResult(spec.id, NOT_VERIFIED, spec.points, machine.why_not(spec.needs))
+            else:
+                ctx = Context(manifest=manifest, exercise=exercise, check=spec, student=student,
+                              device=machine.device, seed=seed, examples=count,
+                              reference_path=manifest.root / "solutions" / exercise.file,
+                              timing=timing, tick=progress.tick)
+                check = _run_check(ctx)
+            progress.finish(check)
+            result.checks.append(check)
+    return result
+
+
+def _run_check(ctx: Context) -> CheckResult:
+    fn = REGISTRY.get((ctx.exercise.id, ctx.check.id))
+    if fn is None:
+        return ctx.result(ERROR, f"grader error: no check is registered as {ctx.exercise.id}.{ctx.check.id}")
+    try:
+        return fn(ctx)
+    except Exception:  # noqa: BLE001 - a grader bug must not take other checks down, nor pass
+        return ctx.result(ERROR, "grader error (not your fault): please report it",
+                          details=traceback.format_exc(limit=-4))
