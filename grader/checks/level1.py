@@ -177,7 +177,8 @@ def merge_stats_properties(ctx: Context):
             expected = tuple(t.double() for t in want)
             outcome = _compare_pair(ctx, ("m", "l"), results[label], expected, (None, None), (F32, F32))
             if outcome is not None:
-                outcome.summary = f"{law}: {outcome.summary}"
+                if outcome.status == FAILED:
+                    outcome.summary = f"{law}: {outcome.summary}"
                 return outcome
         return None
 
@@ -221,7 +222,8 @@ def merge_states_properties(ctx: Context):
         for law, args, expected in laws:
             outcome = _states_judge(ctx, case, *args, expected)
             if outcome is not None:
-                outcome.summary = f"{law}: {outcome.summary}"
+                if outcome.status == FAILED:
+                    outcome.summary = f"{law}: {outcome.summary}"
                 return outcome
         return None
 
