@@ -50,6 +50,7 @@ class ExerciseSpec:
     checks: tuple[CheckSpec, ...]
     file: str = ""  # relative to exercises/; default levelN/name.py
     interpret_on_cpu: bool = False  # Triton exercises run under TRITON_INTERPRET=1 without a GPU
+    bonus: bool = False  # extra credit: its points are not in the run's max_score
 
     @property
     def level(self) -> str:

@@ -55,6 +55,7 @@ class CheckResult:
 class ExerciseResult:
     id: str
     checks: list[CheckResult] = field(default_factory=list)
+    bonus: bool = False  # extra credit: counts in score, not in the run's max_score
 
     @property
     def status(self) -> str:
@@ -86,12 +87,15 @@ class GradeReport:
 
     @property
     def max_score(self) -> int:
-        return sum(e.max_score for e in self.exercises)
+        return sum(e.max_score for e in self.exercises if not e.bonus)
 
     @property
     def all_verified_passed(self) -> bool:
-        """Exit status 0: everything that could be verified here passed."""
-        return all(c.status in (PASSED, NOT_VERIFIED) for e in self.exercises for c in e.checks)
+        """Exit status 0: everything that could be verified here passed (a bonus
+        exercise left as the stub does not count against it)."""
+        fine = (PASSED, NOT_VERIFIED)
+        return all(c.status in fine or (e.bonus and e.status == NOT_IMPLEMENTED)
+                   for e in self.exercises for c in e.checks)
 
     def to_dict(self) -> dict:
         return {"target": self.target, "device": self.device, "seed": self.seed, "score": self.score,

@@ -99,7 +99,7 @@ def grade(
 
 
 def _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, progress) -> ExerciseResult:
-    result = ExerciseResult(exercise.id)
+    result = ExerciseResult(exercise.id, bonus=exercise.bonus)
     path = submission / exercise.file
     env = {"TRITON_INTERPRET": "1"} if exercise.interpret_on_cpu and machine.device == "cpu" else {}
     course = manifest.course
@@ -116,7 +116,8 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
                 ctx = Context(manifest=manifest, exercise=exercise, check=spec, student=student,
                               device=machine.device, seed=seed, examples=count,
                               reference_path=manifest.root / "solutions" / exercise.file,
-                              timing=timing, tick=progress.tick)
+                              timing=timing, tick=progress.tick,
+                              earlier={c.name: c for c in result.checks})
                 check = _run_check(ctx)
             progress.finish(check)
             result.checks.append(check)

@@ -8,7 +8,8 @@ as `aten._softmax`) and records
 - the largest tensor any non-view op produced (Level 2: never an Nq x Nk matrix);
 - the widest reduction: how many elements fed one output element of a sum, max,
   matmul contraction, scan or sort (Level 1: online softmax sees at most
-  `block_size` elements of a row at once).
+  `block_size` elements of a row at once);
+- how many matrix products ran (Level 2: causal v2 skips fully masked blocks).
 
 Watching ops, not grepping source, means a renamed import or a helper module
 cannot hide a banned call, and a comment mentioning softmax is not a violation.
@@ -69,6 +70,7 @@ class OpReport:
     largest_shape: tuple[int, ...] = ()
     widest_reduction: int = 0
     widest_op: str = ""
+    contractions: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +80,7 @@ class OpReport:
             "largest_shape": list(self.largest_shape),
             "widest_reduction": self.widest_reduction,
             "widest_op": self.widest_op,
+            "contractions": self.contractions,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ class OpReport:
             largest_shape=tuple(int(x) for x in d["largest_shape"]),
             widest_reduction=int(d["widest_reduction"]),
             widest_op=str(d["widest_op"]),
+            contractions=int(d["contractions"]),
         )
 
 
@@ -139,6 +143,8 @@ class OpRecorder(TorchDispatchMode):
                 report.largest_numel = res.numel()
                 report.largest_op = name
                 report.largest_shape = tuple(res.shape)
+        if name in _CONTRACTIONS:
+            report.contractions += 1
         width = reduction_width(name, args, out)
         if width > report.widest_reduction:
             report.widest_reduction = width

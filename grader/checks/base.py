@@ -38,6 +38,7 @@ class Context:
     reference_path: Path  # the reference solution, for timing checks
     timing: bool = True
     tick: Callable[[], None] = lambda: None  # progress: one example done
+    earlier: dict[str, CheckResult] = field(default_factory=dict)  # this exercise's checks so far
 
     @property
     def tolerance(self):

@@ -114,7 +114,7 @@ def merge_softmax_stats(
     for name, t in (("m_a", m_a), ("l_a", l_a), ("m_b", m_b), ("l_b", l_b)):
         check_tensor(name, t, dtypes=_FLOAT_DTYPES)
         if t.shape != m_a.shape:
-            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected m_a's {tuple(m_a.shape)}")
+            raise ValueError(f"{name} has shape {tuple(t.shape)}; m_a has {tuple(m_a.shape)}")
     dtype = torch.promote_types(torch.float32, torch.result_type(m_a, m_b))
     dtype = torch.promote_types(dtype, torch.result_type(l_a, l_b))
     m_a, l_a, m_b, l_b = (t.to(dtype) for t in (m_a, l_a, m_b, l_b))

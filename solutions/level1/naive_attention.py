@@ -129,7 +129,7 @@ def naive_attention(
     if causal:
         rows = torch.arange(n_q, device=q.device)[:, None]  # Nq
         cols = torch.arange(n_k, device=q.device)[None, :]  # Nk
-        s = s.masked_fill(cols > rows + (n_k - n_q), -math.inf)  # Nq*Nk bool mask + a new B*Hq*Nq*Nk S
+        s = s.masked_fill(cols > rows + (n_k - n_q), -math.inf)  # Nq*Nk mask, a new B*Hq*Nq*Nk S
     m = s.amax(dim=-1, keepdim=True)  # B*Hq*Nq: row max
     m = torch.where(m == -math.inf, 0.0, m)  # B*Hq*Nq: an empty row would make S - m NaN
     p = torch.exp(s - m)  # B*Hq*Nq*Nk fp32: unnormalised P

@@ -50,7 +50,8 @@ With grouped-query attention a kv head feeds ``Hq // Hkv`` query heads, so its
 
 Signature
 ---------
-``flash_attn_v2_backward(q, k, v, out, lse, dout, causal=False, softmax_scale=None, block_m=64, block_n=64) -> (dq, dk, dv)``
+``flash_attn_v2_backward(q, k, v, out, lse, dout, causal=False, softmax_scale=None,
+block_m=64, block_n=64) -> (dq, dk, dv)``
 
 ================  ================  ================  ===================================
 name              shape             dtype             constraints
@@ -155,10 +156,11 @@ def flash_attn_v2_backward(
     _check_block("block_n", block_n)
     batch, heads_q, n_q, _ = q.shape
     heads_kv, n_k, head_dim_v = k.shape[1], k.shape[2], v.shape[3]
+    out_shape = (batch, heads_q, n_q, head_dim_v)
     for name, t in (("out", out), ("dout", dout)):
         check_tensor(name, t, ndim=4, dtypes=(q.dtype,))
-        if t.shape != (batch, heads_q, n_q, head_dim_v):
-            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {(batch, heads_q, n_q, head_dim_v)}")
+        if t.shape != out_shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {out_shape}")
     check_tensor("lse", lse, ndim=3, dtypes=(torch.float32,))
     if lse.shape != (batch, heads_q, n_q):
         raise ValueError(f"lse has shape {tuple(lse.shape)}; expected {(batch, heads_q, n_q)}")

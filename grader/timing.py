@@ -1,0 +1,92 @@
+"""Timing checks: the student's time over the reference solution's, same process,
+same device, interleaved, after warm-up, median of repeats with CUDA events.
+
+`time_interleaved` runs inside the child (it executes student code); the parent's
+`timing_check` only turns the two medians into a verdict. A kernel is timed only
+after its correctness checks passed in the same run: a fast wrong answer earns
+nothing. Timing on the Triton interpreter is never graded (the check needs a GPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from grader.results import FAILED, NOT_VERIFIED, PASSED
+
+TIMING_CALL_TIMEOUT_S = 600  # compiles and autotunes both kernels before timing
+
+
+def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool) -> float:
+    """4 * B * H * N^2 * D for the two matmuls; causal (Nq = Nk) visits about half."""
+    flops = 4.0 * batch * heads * n * n * head_dim
+    return flops / 2 if causal else flops
+
+
+def bench_inputs(shape: dict, device: str):
+    import torch
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    dims = (shape["batch"], shape["heads"], shape["n"], shape["head_dim"])
+    dtype = getattr(torch, shape["dtype"])
+    return tuple(torch.randn(dims, generator=gen, device=device, dtype=dtype) for _ in range(3))
+
+
+def time_interleaved(student, reference, request: dict) -> dict:
+    """Median milliseconds of student and reference on the bench shape (child side)."""
+    import torch
+
+    torch.utils.deterministic.fill_uninitialized_memory = False  # the NaN fill would be timed too
+    shape, fn = request["shape"], request["fn"]
+    q, k, v = bench_inputs(shape, request["device"])
+    kwargs = {"causal": shape["causal"]}
+    runs = {"student": getattr(student, fn), "reference": getattr(reference, fn)}
+    for run in runs.values():  # compile, autotune, warm caches
+        for _ in range(request["warmup"]):
+            run(q, k, v, **kwargs)
+    torch.cuda.synchronize()
+    times = {name: [] for name in runs}
+    for rep in range(request["repeats"]):
+        order = list(runs) if rep % 2 == 0 else list(reversed(runs))  # no position bias
+        for name in order:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            runs[name](q, k, v, **kwargs)
+            end.record()
+            torch.cuda.synchronize()
+            times[name].append(start.elapsed_time(end))
+    return {"t_student": statistics.median(times["student"]), "t_reference": statistics.median(times["reference"])}
+
+
+def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
+    """Parent side: ask the child to time, then compare the ratio with course.toml's."""
+    spec = ctx.check
+    if not ctx.timing:
+        return ctx.result(NOT_VERIFIED, "timing skipped (--no-timing)")
+    unmet = [c for c in prerequisites if ctx.earlier.get(c) is None or ctx.earlier[c].status != PASSED]
+    if unmet:
+        return ctx.result(FAILED, f"not timed: the correctness checks {', '.join(unmet)} must pass first")
+    shape = dataclasses.asdict(spec.bench)
+    call = ctx.student.request({"op": "time", "fn": fn, "reference_path": str(ctx.reference_path), "shape": shape,
+                                "device": ctx.device, "warmup": 3, "repeats": 20}, timeout=TIMING_CALL_TIMEOUT_S)
+    ctx.tick()
+    if not call.ok:
+        from grader.checks.base import call_failure, outcome_result
+
+        return outcome_result(ctx, call_failure(call, fn))
+    t_student, t_ref = call.extra["t_student"], call.extra["t_reference"]
+    flops = attention_flops(shape["batch"], shape["heads"], shape["n"], shape["head_dim"], shape["causal"])
+    ratio = t_student / t_ref
+    summary = (f"{fn} {t_student:.3f} ms ({flops / t_student / 1e9:.0f} TFLOP/s), reference {t_ref:.3f} ms "
+               f"({flops / t_ref / 1e9:.0f} TFLOP/s) on {_describe(shape)}: ratio {ratio:.2f}, "
+               f"allowed {spec.max_ratio:.2f}")
+    if ratio <= spec.max_ratio:
+        return ctx.result(PASSED, summary)
+    return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio,
+                      hint="profile with `course bench`; usual suspects: BLOCK sizes, num_warps/num_stages, "
+                           "masks on every block instead of only the boundary ones, exp instead of exp2")
+
+
+def _describe(shape: dict) -> str:
+    return (f"b={shape['batch']} h={shape['heads']} n={shape['n']} d={shape['head_dim']} {shape['dtype']}"
+            f"{' causal' if shape['causal'] else ''}")
