@@ -177,40 +177,61 @@ def bench_inputs(b, h, n, d, dtype=torch.float16):
     return [torch.randn(b, h, n, d, device="cuda", dtype=dtype, generator=gen) for _ in range(3)]
 
 
+def new_kernels(seen):
+    """Registers, spills and shared memory of the kernels compiled since the last call."""
+    lines = []
+    for caches in fa._attn_fwd.device_caches.values():
+        for key, kernel in caches[0].items():
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"regs {kernel.n_regs}, spills {kernel.n_spills}, "
+                             f"shared {kernel.metadata.shared} B")
+    return "; ".join(lines)
+
+
 def bench_table(lengths, b=4, h=16):
     from torch.nn.attention import SDPBackend
 
     flash, cudnn = sdpa(SDPBackend.FLASH_ATTENTION), sdpa(SDPBackend.CUDNN_ATTENTION)
-    rows = []
-    for d in (64, 128):
-        for causal in (False, True):
-            for n in lengths:
-                q, k, v = bench_inputs(b, h, n, d)
-                ours_out = fa.flash_attn_v2_triton(q, k, v, causal=causal)[0]
-                err = (ours_out.float() - flash(q, k, v, causal).float()).abs().max().item()
-                t = {name: time_ms(lambda fn=fn: fn(q, k, v, causal)) for name, fn in (
-                    ("ours", lambda q, k, v, c: fa.flash_attn_v2_triton(q, k, v, causal=c)),
-                    ("flash", flash), ("cudnn", cudnn))}
-                rate = {name: tflops(b, h, n, d, causal, ms) for name, ms in t.items()}
-                cfg = fa._pick_config(d, causal, q.device)
-                rows.append((d, causal, n, rate["ours"], rate["flash"], rate["cudnn"], err, cfg))
-                print(f"  D={d} causal={causal} N={n}: ours {rate['ours']:.0f}, flash {rate['flash']:.0f}, "
-                      f"cudnn {rate['cudnn']:.0f} TFLOP/s (max|ours - flash| {err:.1e})", flush=True)
-    print(f"\nfp16, B={b}, H={h}, Nq = Nk = N; TFLOP/s (median of triton.testing.do_bench)")
-    print(f"{'D':>4} {'causal':>6} {'N':>6} {'ours':>6} {'flash':>6} {'cudnn':>6} "
+    rows, seen = [], set()
+    new_kernels(seen)  # the kernels the checks compiled
+    shapes = [(d, causal, n, torch.float16) for d in (64, 128) for causal in (False, True) for n in lengths]
+    shapes += [(d, causal, 4096, torch.bfloat16) for d in (64, 128) for causal in (False, True)]
+    for d, causal, n, dtype in shapes:
+        q, k, v = bench_inputs(b, h, n, d, dtype)
+        ours_out = fa.flash_attn_v2_triton(q, k, v, causal=causal)[0]
+        report = new_kernels(seen)
+        err = (ours_out.float() - flash(q, k, v, causal).float()).abs().max().item()
+        t = {name: time_ms(lambda fn=fn: fn(q, k, v, causal)) for name, fn in (
+            ("ours", lambda q, k, v, c: fa.flash_attn_v2_triton(q, k, v, causal=c)),
+            ("flash", flash), ("cudnn", cudnn))}
+        rate = {name: tflops(b, h, n, d, causal, ms) for name, ms in t.items()}
+        cfg = fa._pick_config(d, causal, dtype, q.device, interpret=False)
+        rows.append((d, causal, n, dtype, rate["ours"], rate["flash"], rate["cudnn"], cfg))
+        print(f"  {str(dtype)[6:]} D={d} causal={causal} N={n}: ours {rate['ours']:.0f}, "
+              f"flash {rate['flash']:.0f}, cudnn {rate['cudnn']:.0f} TFLOP/s, "
+              f"max|ours - flash| {err:.1e}; {report or 'kernel compiled before'}", flush=True)
+    print(f"\nB={b}, H={h}, Nq = Nk = N; TFLOP/s (median of triton.testing.do_bench)")
+    print(f"{'dtype':>8} {'D':>4} {'causal':>6} {'N':>6} {'ours':>6} {'flash':>6} {'cudnn':>6} "
           f"{'/flash':>7} {'/cudnn':>7}  config (block_m, block_n, warps, stages)")
-    for d, causal, n, ours, fl, cu, err, cfg in rows:
-        print(f"{d:>4} {causal!s:>6} {n:>6} {ours:>6.0f} {fl:>6.0f} {cu:>6.0f} {ours / fl:>7.2f} {ours / cu:>7.2f}"
-              f"  {cfg.block_m}, {cfg.block_n}, {cfg.num_warps}, {cfg.num_stages}")
+    for d, causal, n, dtype, ours, fl, cu, cfg in rows:
+        print(f"{str(dtype)[6:]:>8} {d:>4} {causal!s:>6} {n:>6} {ours:>6.0f} {fl:>6.0f} {cu:>6.0f} "
+              f"{ours / fl:>7.2f} {ours / cu:>7.2f}  "
+              f"{cfg.block_m}, {cfg.block_n}, {cfg.num_warps}, {cfg.num_stages}")
 
 
-SWEEP = {  # head dim -> (block_m, block_n, num_warps, num_stages, use_tma)
+# head dim -> (block_m, block_n, num_warps, num_stages, use_tma); both rounds of docs/PERFORMANCE.md
+SWEEP = {
+    32: [(128, 64, 4, 3, True), (128, 128, 4, 3, True), (64, 64, 4, 3, True), (64, 128, 4, 3, True)],
     64: [(128, 64, 4, 3, True), (128, 64, 8, 3, True), (128, 128, 8, 3, True), (128, 128, 4, 3, True),
-         (128, 64, 4, 4, True), (128, 128, 8, 2, True), (64, 64, 4, 3, True),
-         (128, 64, 4, 3, False), (128, 128, 8, 3, False)],
+         (128, 64, 4, 4, True), (128, 128, 8, 2, True), (128, 128, 4, 4, True), (128, 128, 4, 2, True),
+         (64, 128, 4, 3, True), (64, 64, 4, 3, True), (64, 64, 4, 4, True),
+         (128, 64, 4, 3, False), (128, 128, 8, 3, False), (128, 128, 4, 3, False), (64, 64, 4, 3, False),
+         (64, 128, 4, 3, False)],
     128: [(128, 64, 8, 3, True), (128, 64, 8, 2, True), (128, 64, 8, 4, True), (128, 128, 8, 2, True),
-          (128, 128, 8, 3, True), (128, 64, 4, 3, True), (64, 64, 4, 3, True),
-          (128, 64, 8, 3, False), (128, 128, 8, 2, False)],
+          (128, 128, 8, 3, True), (128, 128, 8, 4, True), (128, 64, 4, 3, True), (64, 128, 4, 3, True),
+          (64, 128, 4, 2, True), (64, 64, 4, 3, True), (64, 64, 4, 4, True),
+          (128, 64, 8, 3, False), (128, 128, 8, 2, False), (128, 128, 8, 3, False), (64, 64, 4, 3, False)],
 }
 
 
@@ -218,7 +239,8 @@ def sweep(b=4, h=16, n=4096):
     """Time each launch config of SWEEP through fa._launch (TMA forced on or off)."""
     real_use_tma = fa._use_tma
     print(f"\nsweep: fp16, B={b}, H={h}, N={n}; TFLOP/s")
-    print(f"{'D':>4} {'causal':>6} {'BM':>4} {'BN':>4} {'warps':>5} {'stages':>6} {'tma':>5} {'TFLOP/s':>8} {'err':>8}")
+    print(f"{'D':>4} {'causal':>6} {'BM':>4} {'BN':>4} {'warps':>5} {'stages':>6} {'tma':>5} "
+          f"{'TFLOP/s':>8} {'err':>8}")
     for d, configs in SWEEP.items():
         q, k, v = bench_inputs(b, h, n, d)
         for causal in (False, True):

@@ -51,6 +51,7 @@ class ExerciseSpec:
     file: str = ""  # relative to exercises/; default levelN/name.py
     interpret_on_cpu: bool = False  # Triton exercises run under TRITON_INTERPRET=1 without a GPU
     bonus: bool = False  # extra credit: its points are not in the run's max_score
+    tolerance: "Tolerance | None" = None  # overrides [tolerance] where this exercise's numerics differ
 
     @property
     def level(self) -> str:
@@ -151,10 +152,23 @@ def _exercise_spec(exercise_id: str, table: dict, where: str) -> ExerciseSpec:
         raise ManifestError(f"missing key {where}.checks")
     specs = tuple(_check_spec(cid, ctable, f"{where}.checks.{cid}") for cid, ctable in checks.items())
     table["functions"] = tuple(table.get("functions", ()))
+    if "tolerance" in table:
+        table["tolerance"] = _tolerance(table["tolerance"], f"{where}.tolerance")
     ex = _build(ExerciseSpec, table, where, id=exercise_id, checks=specs)
     if not ex.file:
         ex = dataclasses.replace(ex, file=f"{ex.level}/{ex.name}.py")
     return ex
+
+
+def _tolerance(table, where: str) -> Tolerance:
+    tol = _build(Tolerance, table, where)
+    for dtype in DTYPES:
+        if dtype not in tol.floor:
+            raise ManifestError(f"missing key {where}.floor.{dtype}")
+    unknown = set(tol.floor) - set(DTYPES)
+    if unknown:
+        raise ManifestError(f"unknown key {where}.floor.{sorted(unknown)[0]}")
+    return tol
 
 
 def load_manifest(root: Path | None = None) -> Manifest:
@@ -168,10 +182,7 @@ def load_manifest(root: Path | None = None) -> Manifest:
         raise ManifestError(f"{path}: {err}") from None
     data = dict(data)
     course = _build(CourseSettings, data.pop("course", None), "course")
-    tol = _build(Tolerance, data.pop("tolerance", None), "tolerance")
-    missing_floor = set(DTYPES) - set(tol.floor)
-    if missing_floor:
-        raise ManifestError(f"missing key tolerance.floor.{sorted(missing_floor)[0]}")
+    tol = _tolerance(data.pop("tolerance", None), "tolerance")
     levels_table = data.pop("levels", None) or {}
     levels = tuple(_build(LevelSpec, t, f"levels.{lid}", id=lid) for lid, t in levels_table.items())
     exercises = []

@@ -42,7 +42,7 @@ class Context:
 
     @property
     def tolerance(self):
-        return self.manifest.tolerance
+        return self.exercise.tolerance or self.manifest.tolerance
 
     @property
     def interpreted(self) -> bool:

@@ -1,0 +1,64 @@
+"""Helpers shared by the grader's tests: submission directories, manifests with
+other settings, a throw-away copy of the course, and finding a check in a report."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.manifest import Manifest, load_manifest
+from grader.results import CheckResult, GradeReport
+
+SUBMISSIONS = Path(__file__).parent / "submissions"
+ROOT = load_manifest().root  # the checkout under test
+
+
+def make_submission(directory: Path, files: dict[str, str | Path]) -> Path:
+    """Lay out ``{"level1/softmax.py": source or path}`` under ``directory`` as
+    exercises/ is laid out, and return ``directory``."""
+    for relative, source in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source.read_text() if isinstance(source, Path) else source)
+    return directory
+
+
+def with_course_settings(**settings) -> Manifest:
+    """The course's manifest with some [course] settings replaced (shorter timeouts,
+    a smaller shrink budget)."""
+    manifest = load_manifest()
+    return dataclasses.replace(manifest, course=dataclasses.replace(manifest.course, **settings))
+
+
+def find_check(report: GradeReport, exercise_id: str, check: str) -> CheckResult:
+    exercise = next(e for e in report.exercises if e.id == exercise_id)
+    return next(c for c in exercise.checks if c.name == check)
+
+
+@pytest.fixture
+def course_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the course root (course.toml, exercises/, solutions/) that the grader
+    and the CLI use through $COURSE_ROOT, so a test may change files and settings
+    and write .course/ without touching the checkout."""
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy2(ROOT / "course.toml", root / "course.toml")
+    for folder in ("exercises", "solutions"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("COURSE_ROOT", str(root))
+    return root
+
+
+def set_course_setting(root: Path, key: str, value) -> None:
+    """Rewrite one ``key = value`` line of the [course] table of ``root``/course.toml."""
+    path = root / "course.toml"
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.split("=")[0].strip() == key:
+            lines[i] = f"{key} = {value}\n"
+            path.write_text("".join(lines))
+            return
+    raise KeyError(f"course.toml has no line for {key}")

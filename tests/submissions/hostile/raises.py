@@ -1,0 +1,8 @@
+"""Hostile: every call raises."""
+
+
+def safe_softmax(x):
+    raise RuntimeError("student bug: index out of range")
+
+
+online_softmax = safe_softmax

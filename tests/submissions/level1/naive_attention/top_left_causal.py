@@ -1,0 +1,23 @@
+"""Wrong: the causal mask is aligned top-left (key j visible iff j <= i), as in
+torch.tril, instead of bottom-right (j <= i + Nk - Nq)."""
+
+import math
+
+import torch
+
+
+def naive_attention(q, k, v, causal=False, softmax_scale=None):
+    scale = 1 / math.sqrt(q.shape[-1]) if softmax_scale is None else softmax_scale
+    group = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(group, dim=1).float()
+    v = v.repeat_interleave(group, dim=1).float()
+    s = scale * (q.float() @ k.transpose(-2, -1))
+    if causal:
+        visible = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool).tril()
+        s = s.masked_fill(~visible, -math.inf)
+    m = s.amax(dim=-1, keepdim=True)
+    m = torch.where(m == -math.inf, 0.0, m)
+    p = torch.exp(s - m)
+    l = p.sum(dim=-1, keepdim=True)
+    out = (p / torch.where(l == 0, 1.0, l)) @ v
+    return out.to(q.dtype), (m + torch.log(l)).squeeze(-1)

@@ -1,0 +1,23 @@
+"""Wrong: online_softmax adds each block's sum to l without first rescaling l by
+exp(m_old - m_new) when the running max grows."""
+
+import math
+
+import torch
+
+from solutions.level1.softmax import safe_softmax  # noqa: F401
+
+
+def online_softmax(x, block_size=128):
+    n = x.shape[-1]
+    m = torch.full((*x.shape[:-1], 1), -math.inf)
+    l = torch.zeros_like(m)
+    for start in range(0, n, block_size):
+        x_blk = x[..., start:start + block_size].float()
+        m = torch.maximum(m, x_blk.amax(dim=-1, keepdim=True))
+        l = l + torch.exp(x_blk - m).sum(dim=-1, keepdim=True)
+    y = torch.empty_like(x)
+    for start in range(0, n, block_size):
+        x_blk = x[..., start:start + block_size].float()
+        y[..., start:start + block_size] = torch.exp(x_blk - m) / l
+    return y

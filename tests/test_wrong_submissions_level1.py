@@ -1,0 +1,176 @@
+"""Realistic wrong Level 1 submissions are rejected with a message that names the
+bug; correct submissions written in unusual ways are accepted.
+
+Each submission is a small student file under tests/submissions/level1/<exercise>/,
+graded as that exercise through the grader's Python API (``grader.grade``). A
+submission about one function of an exercise imports the other from solutions/,
+so exactly one thing is wrong. Every file's docstring says what is wrong with it.
+
+A case marked xfail(strict=True) is a grader bug: the test states what the grader
+should do, and starts passing (so fails as XPASS) once the bug is fixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+import grader
+from conftest import ROOT, SUBMISSIONS, make_submission
+from grader.results import ExerciseResult
+
+EXAMPLES = 10  # hypothesis examples per check: enough to find each bug here, fast on 2 cores
+
+
+@functools.cache
+def graded(exercise: str, name: str) -> ExerciseResult:
+    """Grade tests/submissions/level1/<exercise>/<name>.py as level1.<exercise> (once per run)."""
+    with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
+        directory = make_submission(Path(tmp), {f"level1/{exercise}.py": SUBMISSIONS / "level1" / exercise / f"{name}.py"})
+        report = grader.grade(f"level1.{exercise}", submission=directory, examples=EXAMPLES)
+    (result,) = report.exercises
+    return result
+
+
+def check_of(result: ExerciseResult, name: str):
+    return next(c for c in result.checks if c.name == name)
+
+
+@dataclass(frozen=True)
+class Wrong:
+    exercise: str
+    submission: str  # file stem under tests/submissions/level1/<exercise>/
+    check: str  # the check that must catch it
+    phrases: tuple[str, ...]  # each must appear in that check's message
+    status: str = "failed"  # "error" where the student code raises
+
+    def __str__(self) -> str:
+        return f"{self.exercise}/{self.submission}"
+
+
+def grader_bug(reason: str):
+    return pytest.mark.xfail(strict=True, reason=f"grader bug: {reason}")
+
+
+WRONG = [
+    # ------------------------------------------------------------ naive attention
+    Wrong("naive_attention", "top_left_causal", "oracle", ("top-left", "j <= i + Nk - Nq")),
+    pytest.param(
+        Wrong("naive_attention", "causal_ignored", "oracle", ("causal=True was ignored",)),
+        marks=grader_bug(
+            "diagnose.attention_hint tries the 'a row with no visible key must give out = 0' heuristic "
+            "before the causal_ignored model, so a submission that ignores causal entirely is told only "
+            "that its fully masked rows are wrong (smallest example Nq=2 > Nk=1), although its output "
+            "matches non-causal attention exactly"),
+    ),
+    Wrong("naive_attention", "gqa_modulo", "oracle", ("h % Hkv", "h // (Hq // Hkv)")),
+    Wrong("naive_attention", "masked_row_nan", "oracle", ("got nan", "NaN on a row with no visible key")),
+    Wrong("naive_attention", "torch_softmax", "oracle", ("torch.softmax", "torch.logsumexp", "write yourself")),
+    Wrong("naive_attention", "lse_base2", "oracle", ("base-2", "natural log")),
+    Wrong("naive_attention", "fp32_out", "oracle", ("out: expected dtype", "got float32")),
+    Wrong("naive_attention", "modifies_q", "oracle", ("modified its input q in place",)),
+    Wrong("naive_attention", "zeros", "oracle", ("out is constant",)),
+    Wrong("naive_attention", "returns_out_only", "oracle", ("must return a pair (out, lse)",)),
+    Wrong("naive_attention", "view_non_contiguous", "oracle",
+          ("raised an exception", "view size is not compatible", "transposed views"), status="error"),
+    # ------------------------------------------------------------ softmax
+    Wrong("softmax", "safe_torch_softmax", "safe_softmax", ("safe_softmax calls torch.softmax", "write yourself")),
+    Wrong("softmax", "safe_no_max", "safe_softmax", ("got nan", "subtract the row max", "1e4")),
+    Wrong("softmax", "online_no_rescale", "online_softmax", ("rescale", "l * exp(m_old - m_new)")),
+    Wrong("softmax", "online_full_row_max", "online_blockwise", ("reduced", "aten.amax", "block_size is")),
+    pytest.param(
+        Wrong("softmax", "online_nan_all_inf_block", "online_softmax", ("got nan", "-inf")),
+        marks=grader_bug(
+            "inputs.SoftmaxCase masks each entry with probability 0.3 and keeps one finite column per "
+            "row, so a block of 16, 32 or 128 columns that is all -inf never occurs (0.3**16 ~ 4e-9); "
+            "an online softmax without the -inf guard in its rescale (NaN on an all -inf block, see "
+            "test_premise_online_nan_all_inf_block_is_wrong) passes every check, although the hint for "
+            "exactly this bug exists in checks/level1._softmax_hint"),
+    ),
+    # ------------------------------------------------------------ merge
+    Wrong("merge", "stats_nan_two_empty", "stats_oracle", ("got nan", "NaN from an empty state")),
+    Wrong("merge", "stats_nan_two_empty", "stats_properties",
+          ("two empty states must merge to (-inf, 0)", "NaN from an empty state")),
+    Wrong("merge", "states_nan_two_empty", "states_oracle", ("got nan", "NaN from an empty state")),
+    Wrong("merge", "states_nan_two_empty", "states_properties", ("NaN from an empty state",)),
+    Wrong("merge", "states_leak_sentinel", "states_properties",
+          ("an empty part (lse = -inf, o arbitrary) must leave the other unchanged",)),
+]
+
+
+@pytest.mark.parametrize("wrong", WRONG, ids=str)
+def test_wrong_submission_is_rejected_with_a_message_naming_the_bug(wrong: Wrong):
+    result = graded(wrong.exercise, wrong.submission)
+    check = check_of(result, wrong.check)
+    assert check.status == wrong.status, check.message
+    assert check.score == 0
+    assert result.score < result.max_score
+    for phrase in wrong.phrases:
+        assert phrase in check.message, f"{phrase!r} not in the message:\n{check.message}"
+
+
+def test_wrong_submission_names_its_smallest_failing_example():
+    check = check_of(graded("naive_attention", "top_left_causal"), "oracle")
+    assert "smallest failing example: q[" in check.message
+    assert "causal=True" in check.message  # the flag that matters is in the reproducer
+    assert check.measured is not None and check.allowed is not None and check.measured > check.allowed
+
+
+def test_a_right_valued_but_row_wide_online_softmax_still_gets_its_value_points():
+    """Only the structural check fails: the values are right, and the other checks say so."""
+    result = graded("softmax", "online_full_row_max")
+    assert [(c.name, c.status) for c in result.checks] == [
+        ("safe_softmax", "passed"), ("online_softmax", "passed"), ("online_blockwise", "failed")]
+
+
+@grader_bug(
+    "diagnose._variants yields the causal_always / scale_missing models even where they equal the "
+    "oracle (Nq = Nk = 1: a causal mask hides nothing; Nk = 1: the scale cancels), so an output whose "
+    "values are right but whose dtype is wrong 'matches' them and the message ends with "
+    "'hint: the result matches causal attention although causal=False'. A variant that does not "
+    "differ from the oracle here should not be tried, and a dtype mismatch needs no value model.")
+def test_a_dtype_mismatch_is_not_diagnosed_as_another_bug():
+    check = check_of(graded("naive_attention", "fp32_out"), "oracle")
+    hints = [line for line in check.message.splitlines() if line.startswith("hint:")]
+    assert all("dtype" in hint for hint in hints), check.message
+
+
+def test_premise_online_nan_all_inf_block_is_wrong(monkeypatch: pytest.MonkeyPatch):
+    """The submission the grader accepts above really breaks the contract: a row
+    whose first block is all -inf (allowed: the row still has a finite value)."""
+    from grader import oracle
+
+    monkeypatch.syspath_prepend(str(ROOT))  # the submission imports safe_softmax from solutions/
+    path = SUBMISSIONS / "level1" / "softmax" / "online_nan_all_inf_block.py"
+    spec = importlib.util.spec_from_file_location("online_nan_all_inf_block", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = torch.randn(2, 48)
+    x[0, :16] = float("-inf")
+    y = module.online_softmax(x, block_size=16)
+    assert torch.isnan(y[0]).all()
+    torch.testing.assert_close(y[1].double(), oracle.softmax(x)[1])
+
+
+CORRECT = [
+    ("naive_attention", "exp2_folded"),  # base-2 softmax, log2(e) folded into the scale, lse back in ln
+    ("naive_attention", "einsum_head_loop"),  # a Python loop over heads, einsum, triu mask
+    ("softmax", "online_reverse_order"),  # blocks walked last to first; one elementwise output pass
+    ("softmax", "online_block_tree"),  # vectorised per-block stats merged as a tree of block_size fan-in
+    ("merge", "logaddexp"),  # both merges through torch.logaddexp
+    ("merge", "states_zero_weight"),  # an empty part multiplied by weight 0 (its o is finite by contract)
+]
+
+
+@pytest.mark.parametrize(("exercise", "submission"), CORRECT, ids=lambda s: s)
+def test_correct_but_unusual_submission_gets_full_marks(exercise: str, submission: str):
+    result = graded(exercise, submission)
+    assert [c.status for c in result.checks] == ["passed"] * len(result.checks), "\n".join(
+        f"{c.name}: {c.message}" for c in result.checks)
+    assert result.score == result.max_score > 0
