@@ -182,7 +182,7 @@ def new_kernels(seen):
     lines = []
     for caches in fa._attn_fwd.device_caches.values():
         for key, kernel in caches[0].items():
-            if key not in seen:
+            if key not in seen and hasattr(kernel, "n_regs"):  # n_regs appears once it has run
                 seen.add(key)
                 lines.append(f"regs {kernel.n_regs}, spills {kernel.n_spills}, "
                              f"shared {kernel.metadata.shared} B")

@@ -144,6 +144,17 @@ def _time(module, request: dict) -> dict:
         return {"status": "raised", "error": traceback.format_exc(limit=-6)}
 
 
+def _bench(module, request: dict) -> dict:
+    from grader.bench import run_bench
+
+    try:
+        return {"status": "ok", **{f"t_{key}": value for key, value in run_bench(module, request).items()}}
+    except NotImplementedError as err:
+        return {"status": "not_implemented", "error": str(err)}
+    except BaseException:  # noqa: BLE001
+        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
+
+
 def main(fd: int) -> None:
     conn = Connection(fd)
     init = decode(conn.recv_bytes())
@@ -159,7 +170,7 @@ def main(fd: int) -> None:
         conn.send_bytes(encode({"status": "import_error", "error": traceback.format_exc(limit=-6)}))
         return
     conn.send_bytes(encode({"status": "ready"}))
-    handlers = {"call": _call, "time": _time}
+    handlers = {"call": _call, "time": _time, "bench": _bench}
     while True:
         try:
             request = decode(conn.recv_bytes())

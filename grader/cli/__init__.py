@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from grader.cli.bench import bench
 from grader.cli.doctor import doctor
 from grader.cli.grade import grade
 from grader.cli.overview import list_exercises
@@ -20,3 +21,4 @@ main.add_command(list_exercises)
 main.add_command(grade)
 main.add_command(reset)
 main.add_command(doctor)
+main.add_command(bench)

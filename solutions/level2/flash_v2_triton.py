@@ -128,6 +128,7 @@ the reference solution's on the benchmark shape named in ``course.toml``;
 back ends.
 """
 
+import functools
 import os
 from dataclasses import dataclass, replace
 
@@ -173,8 +174,13 @@ def _pick_config(head_dim: int, causal: bool, dtype: torch.dtype, device: torch.
         config = _LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=3)
     else:
         config = _LaunchConfig(block_m=64, block_n=128, num_warps=4, num_stages=3)
-    props = triton.runtime.driver.active.utils.get_device_properties(device.index)
-    return _fit_shared_memory(config, head_dim, dtype.itemsize, props["max_shared_mem"])
+    return _fit_shared_memory(config, head_dim, dtype.itemsize, _max_shared_mem(device.index))
+
+
+@functools.cache
+def _max_shared_mem(device_index: int) -> int:
+    # the driver query takes about a millisecond: as long as a whole kernel at N = 1024
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
 
 
 def _fit_shared_memory(config: _LaunchConfig, head_dim: int, elem_bytes: int, limit: int) -> _LaunchConfig:

@@ -1,0 +1,78 @@
+"""`course bench TARGET`: GPU timings of your kernel, the reference and the baselines."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+import torch
+from rich.table import Table
+
+from grader.bench import SEQ_LENS, BenchPoint, plot
+from grader.isolation import StudentProcess
+from grader.manifest import ManifestError, load_manifest
+from grader.report import console, err_console
+
+# The exercise each target benchmarks (levels 3 and 4 join here when they land).
+BENCHABLE = {"level2": "level2.flash_v2_triton", "level2.flash_v2_triton": "level2.flash_v2_triton"}
+
+
+@click.command(epilog="Example: course bench level2 --plot bench.png")
+@click.argument("target")
+@click.option("--solutions", is_flag=True, help="Benchmark solutions/ as 'student' too.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Also draw FILE.png.")
+@click.option("--quick", is_flag=True, help="Only n = 1024 and 4096, head dim 128.")
+def bench(target: str, solutions: bool, plot_path: Path | None, quick: bool) -> None:
+    """TFLOP/s of TARGET's kernel beside the reference solution, SDPA flash and cuDNN."""
+    if target not in BENCHABLE:
+        raise click.BadParameter(f"choose one of: {', '.join(BENCHABLE)}", param_hint="TARGET")
+    if not torch.cuda.is_available():
+        raise click.ClickException("course bench needs a CUDA GPU; none is visible here")
+    try:
+        manifest = load_manifest()
+    except ManifestError as err:
+        raise click.ClickException(f"course.toml: {err}") from None
+    exercise = manifest.exercise(BENCHABLE[target])
+    where = manifest.root / ("solutions" if solutions else "exercises")
+    request = {"op": "bench", "fn": exercise.functions[0],
+               "reference_path": str(manifest.root / "solutions" / exercise.file),
+               "tiled_path": str(manifest.root / "solutions" / "level2" / "flash_v2.py"),
+               "head_dims": [128] if quick else [64, 128], "seq_lens": [1024, 4096] if quick else list(SEQ_LENS)}
+    err_console.print(f"benchmarking {where / exercise.file} (this takes a few minutes)")
+    with StudentProcess(where / exercise.file, "student_bench", env={}, root=manifest.root,
+                        call_timeout=3600, import_timeout=manifest.course.import_timeout_s) as student:
+        reply = student.request(request)
+    if not reply.ok:
+        raise click.ClickException(f"the benchmark did not finish: {reply.status}: {reply.error}")
+    points = [BenchPoint(**p) for p in reply.extra["t_points"]]
+    peaks = reply.extra["t_peaks"]
+    _print_tables(points, peaks, reply.extra["t_device_name"])
+    if plot_path is not None:
+        try:
+            plot(points, peaks, reply.extra["t_device_name"], str(plot_path))
+        except ImportError:
+            raise click.ClickException("--plot needs matplotlib: pip install matplotlib") from None
+        err_console.print(f"wrote {plot_path}")
+
+
+def _print_tables(points: list[BenchPoint], peaks: dict, device_name: str) -> None:
+    console.print(f"{device_name}: measured peaks {peaks['matmul_tflops']:.0f} TFLOP/s fp16 matmul, "
+                  f"{peaks['copy_gbps']:.0f} GB/s copy. FLOP model: 4*b*h*n^2*d (half when causal), "
+                  f"b*n = 16384, h = 16, fp16.")
+    providers = list(dict.fromkeys(p.provider for p in points))
+    for head_dim, causal in sorted({(p.head_dim, p.causal) for p in points}):
+        t = Table(title=f"TFLOP/s, d={head_dim}{' causal' if causal else ''} (% of matmul peak)",
+                  title_justify="left")
+        t.add_column("n", justify="right")
+        for provider in providers:
+            t.add_column(provider, justify="right")
+        for n in sorted({p.n for p in points}):
+            row = {p.provider: p for p in points if (p.head_dim, p.causal, p.n) == (head_dim, causal, n)}
+            cells = []
+            for provider in providers:
+                p = row.get(provider)
+                cells.append("-" if p is None or math.isnan(p.tflops)
+                             else f"{p.tflops:.0f} ({100 * p.tflops / peaks['matmul_tflops']:.0f}%)")
+            t.add_row(str(n), *cells)
+        console.print(t)
