@@ -43,7 +43,8 @@ def table(report: GradeReport) -> Table:
             t.add_row(ex.id if i == 0 else "", c.name, Text(c.status, style=STATUS_STYLE[c.status]),
                       f"{c.score}/{c.max_score}", Text(c.message))
     t.add_section()
-    t.add_row("total", "", "", f"{report.score}/{report.max_score}", "")
+    bonus = f" (incl. {report.bonus_score} bonus)" if report.bonus_score else ""
+    t.add_row("total", "", "", f"{report.score}/{report.max_score}", f"bonus exercises add to the score, not to the maximum{bonus}" if bonus else "")
     return t
 
 

@@ -90,6 +90,10 @@ class GradeReport:
         return sum(e.max_score for e in self.exercises if not e.bonus)
 
     @property
+    def bonus_score(self) -> int:
+        return sum(e.score for e in self.exercises if e.bonus)
+
+    @property
     def all_verified_passed(self) -> bool:
         """Exit status 0: everything that could be verified here passed (a bonus
         exercise left as the stub does not count against it)."""

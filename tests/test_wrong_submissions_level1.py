@@ -32,7 +32,8 @@ EXAMPLES = 10  # hypothesis examples per check: enough to find each bug here, fa
 def graded(exercise: str, name: str) -> ExerciseResult:
     """Grade tests/submissions/level1/<exercise>/<name>.py as level1.<exercise> (once per run)."""
     with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        directory = make_submission(Path(tmp), {f"level1/{exercise}.py": SUBMISSIONS / "level1" / exercise / f"{name}.py"})
+        source = SUBMISSIONS / "level1" / exercise / f"{name}.py"
+        directory = make_submission(Path(tmp), {f"level1/{exercise}.py": source})
         report = grader.grade(f"level1.{exercise}", submission=directory, examples=EXAMPLES)
     (result,) = report.exercises
     return result

@@ -63,5 +63,6 @@ def grade(target, solutions, submission, device, examples, seed, fmt, output, no
         click.echo(text)
     if fmt == "table":
         verdict = "everything verifiable passed" if report.all_verified_passed else "some checks did not pass"
-        err_console.print(f"score {report.score}/{report.max_score}: {verdict} (seed {report.seed})")
+        bonus = f", {report.bonus_score} of them bonus" if report.bonus_score else ""
+        err_console.print(f"score {report.score}/{report.max_score}{bonus}: {verdict} (seed {report.seed})")
     sys.exit(0 if report.all_verified_passed else 1)
