@@ -166,7 +166,7 @@ class SoftmaxCase:
     dtype: str
     block_size: int
     scale: float  # typical |logit|
-    masked: bool  # some entries are -inf (never a whole row)
+    masked: bool  # some entries are -inf, on row 0 the whole first block (never a whole row)
     extreme: bool  # some logits near +-1e4
     seed: int
 
@@ -185,7 +185,11 @@ class SoftmaxCase:
             x = torch.where(spike, sign * 1e4, x)
         if self.masked:
             hole = torch.rand(self.rows, self.cols, generator=gen) < 0.3
+            if self.cols > self.block_size:  # a whole block of -inf, the first, on the first row
+                hole[0, : self.block_size] = True
+                hole[0, self.block_size :] = False
             hole[:, torch.randint(self.cols, (1,), generator=gen)] = False  # keep a finite entry per row
+            hole[0, -1] = False
             x = x.masked_fill(hole, float("-inf"))
         return x.to(DTYPES[self.dtype])
 

@@ -6,8 +6,6 @@ graded as that exercise through the grader's Python API (``grader.grade``). A
 submission about one function of an exercise imports the other from solutions/,
 so exactly one thing is wrong. Every file's docstring says what is wrong with it.
 
-A case marked xfail(strict=True) is a grader bug: the test states what the grader
-should do, and starts passing (so fails as XPASS) once the bug is fixed.
 """
 
 from __future__ import annotations
@@ -55,21 +53,10 @@ class Wrong:
         return f"{self.exercise}/{self.submission}"
 
 
-def grader_bug(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"grader bug: {reason}")
-
-
 WRONG = [
     # ------------------------------------------------------------ naive attention
     Wrong("naive_attention", "top_left_causal", "oracle", ("top-left", "j <= i + Nk - Nq")),
-    pytest.param(
-        Wrong("naive_attention", "causal_ignored", "oracle", ("causal=True was ignored",)),
-        marks=grader_bug(
-            "diagnose.attention_hint tries the 'a row with no visible key must give out = 0' heuristic "
-            "before the causal_ignored model, so a submission that ignores causal entirely is told only "
-            "that its fully masked rows are wrong (smallest example Nq=2 > Nk=1), although its output "
-            "matches non-causal attention exactly"),
-    ),
+    Wrong("naive_attention", "causal_ignored", "oracle", ("causal=True was ignored",)),
     Wrong("naive_attention", "gqa_modulo", "oracle", ("h % Hkv", "h // (Hq // Hkv)")),
     Wrong("naive_attention", "masked_row_nan", "oracle", ("got nan", "NaN on a row with no visible key")),
     Wrong("naive_attention", "torch_softmax", "oracle", ("torch.softmax", "torch.logsumexp", "write yourself")),
@@ -85,15 +72,7 @@ WRONG = [
     Wrong("softmax", "safe_no_max", "safe_softmax", ("got nan", "subtract the row max", "1e4")),
     Wrong("softmax", "online_no_rescale", "online_softmax", ("rescale", "l * exp(m_old - m_new)")),
     Wrong("softmax", "online_full_row_max", "online_blockwise", ("reduced", "aten.amax", "block_size is")),
-    pytest.param(
-        Wrong("softmax", "online_nan_all_inf_block", "online_softmax", ("got nan", "-inf")),
-        marks=grader_bug(
-            "inputs.SoftmaxCase masks each entry with probability 0.3 and keeps one finite column per "
-            "row, so a block of 16, 32 or 128 columns that is all -inf never occurs (0.3**16 ~ 4e-9); "
-            "an online softmax without the -inf guard in its rescale (NaN on an all -inf block, see "
-            "test_premise_online_nan_all_inf_block_is_wrong) passes every check, although the hint for "
-            "exactly this bug exists in checks/level1._softmax_hint"),
-    ),
+    Wrong("softmax", "online_nan_all_inf_block", "online_softmax", ("got nan", "-inf")),
     # ------------------------------------------------------------ merge
     Wrong("merge", "stats_nan_two_empty", "stats_oracle", ("got nan", "NaN from an empty state")),
     Wrong("merge", "stats_nan_two_empty", "stats_properties",
@@ -130,12 +109,6 @@ def test_a_right_valued_but_row_wide_online_softmax_still_gets_its_value_points(
         ("safe_softmax", "passed"), ("online_softmax", "passed"), ("online_blockwise", "failed")]
 
 
-@grader_bug(
-    "diagnose._variants yields the causal_always / scale_missing models even where they equal the "
-    "oracle (Nq = Nk = 1: a causal mask hides nothing; Nk = 1: the scale cancels), so an output whose "
-    "values are right but whose dtype is wrong 'matches' them and the message ends with "
-    "'hint: the result matches causal attention although causal=False'. A variant that does not "
-    "differ from the oracle here should not be tried, and a dtype mismatch needs no value model.")
 def test_a_dtype_mismatch_is_not_diagnosed_as_another_bug():
     check = check_of(graded("naive_attention", "fp32_out"), "oracle")
     hints = [line for line in check.message.splitlines() if line.startswith("hint:")]
@@ -143,7 +116,7 @@ def test_a_dtype_mismatch_is_not_diagnosed_as_another_bug():
 
 
 def test_premise_online_nan_all_inf_block_is_wrong(monkeypatch: pytest.MonkeyPatch):
-    """The submission the grader accepts above really breaks the contract: a row
+    """The submission rejected above really breaks the contract: a row
     whose first block is all -inf (allowed: the row still has a finite value)."""
     from grader import oracle
 

@@ -111,6 +111,10 @@ Hints
    next K/V tiles load while this one computes, and ``P`` cast to the input dtype
    before the second ``tl.dot``. Tensor descriptors (``TensorDescriptor``, the TMA
    copy engine) load tiles and zero-fill out-of-bounds rows for free.
+9. Under the interpreter, Triton's ``tl.dot`` on bf16 operands multiplies their raw
+   bit patterns (triton-lang/triton#11584). When ``os.environ["TRITON_INTERPRET"]``
+   is ``"1"``, cast the operands of both dots to float32; pass the choice to the
+   kernel as a ``tl.constexpr`` so that the GPU path keeps its fp16/bf16 tensor cores.
 
 How it is graded
 ----------------
@@ -124,8 +128,9 @@ the reference solution's on the benchmark shape named in ``course.toml``;
 back ends.
 """
 
+import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import torch
 import triton
 import triton.language as tl
