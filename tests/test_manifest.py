@@ -1,6 +1,5 @@
 """course.toml loading: typed, strict, and in step with the registered checks."""
 
-import shutil
 
 import pytest
 
