@@ -34,6 +34,12 @@ def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
         )
 
 
+def check_positive_int(name: str, value) -> None:
+    """Raise ValueError unless ``value`` is a positive int (bool is not accepted)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 def check_attention_inputs(
     q: torch.Tensor,
     k: torch.Tensor,

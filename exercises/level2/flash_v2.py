@@ -107,7 +107,7 @@ records every tensor your code creates and fails if one has
 
 import math
 import torch
-from grader.contract import check_attention_inputs, resolve_scale
+from grader.contract import check_attention_inputs, check_positive_int, resolve_scale
 
 
 def flash_attn_v2(

@@ -100,7 +100,7 @@ and applies the same rule on the largest tensor as ``level2.flash_v2``.
 
 import math
 import torch
-from grader.contract import check_attention_inputs, check_tensor, resolve_scale
+from grader.contract import check_attention_inputs, check_positive_int, check_tensor, resolve_scale
 
 
 def flash_attn_v2_backward(

@@ -85,6 +85,8 @@ the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not), and
 that a non-positive or non-int argument raises ``ValueError`` naming it.
 """
 
+from grader.contract import check_positive_int
+
 
 def hbm_io_v1(n: int, d: int, block_m: int, block_n: int) -> tuple[int, int]:
     """HBM elements read and written by one head of FlashAttention v1's Algorithm 1.

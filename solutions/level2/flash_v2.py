@@ -109,12 +109,7 @@ import math
 
 import torch
 
-from grader.contract import check_attention_inputs, resolve_scale
-
-
-def _check_block(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+from grader.contract import check_attention_inputs, check_positive_int, resolve_scale
 
 
 def _causal_hidden(i0: int, i1: int, j0: int, j1: int, offset: int, device) -> torch.Tensor:
@@ -150,8 +145,8 @@ def flash_attn_v2(
             scores over the visible keys; -inf on rows that see no key.
     """
     check_attention_inputs(q, k, v)
-    _check_block("block_m", block_m)
-    _check_block("block_n", block_n)
+    check_positive_int("block_m", block_m)
+    check_positive_int("block_n", block_n)
     scale = resolve_scale(softmax_scale, q.shape[-1])
     batch, heads_q, n_q, _ = q.shape
     n_k, head_dim_v = k.shape[2], v.shape[3]

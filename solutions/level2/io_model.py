@@ -85,6 +85,8 @@ the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not), and
 that a non-positive or non-int argument raises ``ValueError`` naming it.
 """
 
+from grader.contract import check_positive_int
+
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
@@ -92,8 +94,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 def _check_args(n: int, d: int, block_m: int, block_n: int) -> None:
     for name, value in (("n", n), ("d", d), ("block_m", block_m), ("block_n", block_n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(name, value)
 
 
 def hbm_io_v1(n: int, d: int, block_m: int, block_n: int) -> tuple[int, int]:
