@@ -81,8 +81,7 @@ Hints
 Grading
 -------
 ``course grade level2.io_model`` compares both functions with the exact integers of
-the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not), and checks
-that a non-positive or non-int argument raises ``ValueError`` naming it.
+the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not).
 """
 
 from grader.contract import check_positive_int
