@@ -9,10 +9,10 @@ code; the parent only draws the table and the plot.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from grader.timing import attention_flops
+from grader.worker import load_module
 
 SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384)
 TOKENS = 16384  # batch * n stays constant so every length does the same work per row
@@ -43,13 +43,6 @@ def _sdpa(backend_name: str):
     return run
 
 
-def _module_fn(path: str, fn: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{fn}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, fn)
-
-
 def measured_peaks() -> dict:
     """The device's own ceilings, measured now: fp16 matmul TFLOP/s and copy GB/s."""
     import torch
@@ -71,10 +64,10 @@ def run_bench(student, request: dict) -> dict:
     fn = request["fn"]
     providers = {"student": lambda q, k, v, c: getattr(student, fn)(q, k, v, causal=c),
                  "reference": (lambda f: lambda q, k, v, c: f(q, k, v, causal=c))(
-                     _module_fn(request["reference_path"], fn)),
+                     getattr(load_module(request["reference_path"], "bench_reference"), fn)),
                  "sdpa flash": _sdpa("FLASH_ATTENTION"), "sdpa cudnn": _sdpa("CUDNN_ATTENTION")}
     if request.get("tiled_path"):
-        tiled = _module_fn(request["tiled_path"], "flash_attn_v2")
+        tiled = load_module(request["tiled_path"], "bench_tiled").flash_attn_v2
         providers["pytorch tiled v2"] = lambda q, k, v, c: tiled(q, k, v, causal=c, block_m=128, block_n=128)
     points = []
     for head_dim in request["head_dims"]:

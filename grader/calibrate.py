@@ -22,13 +22,7 @@ from grader.checks.level2 import TILED_BOUNDS, TRITON_CPU_BOUNDS
 from grader.inputs import AttentionBounds, attention_cases
 from grader.manifest import load_manifest
 from grader.tolerance import naive_attention_in_dtype
-
-
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from grader.worker import load_module
 
 
 def measure(fn, bounds: AttentionBounds, examples: int, stats: dict, label: str, tol) -> None:
@@ -66,9 +60,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=150)
     args = parser.parse_args()
     root = load_manifest().root / "solutions"
-    naive = _load(root / "level1" / "naive_attention.py").naive_attention
-    v1 = _load(root / "level2" / "flash_v1.py").flash_attn_v1
-    v2 = _load(root / "level2" / "flash_v2.py").flash_attn_v2
+    naive = load_module(root / "level1" / "naive_attention.py", "reference_naive_attention").naive_attention
+    v1 = load_module(root / "level2" / "flash_v1.py", "reference_flash_v1").flash_attn_v1
+    v2 = load_module(root / "level2" / "flash_v2.py", "reference_flash_v2").flash_attn_v2
     stats = defaultdict(lambda: {"max_err": 0.0, "max_base": 0.0, "max_ratio": 0.0, "err_at_zero_base": 0.0,
                                   "over_policy": 0})
     tol = load_manifest().tolerance
@@ -80,7 +74,7 @@ def main() -> None:
         import os
 
         os.environ.setdefault("TRITON_INTERPRET", "1")
-        triton_v2 = _load(root / "level2" / "flash_v2_triton.py").flash_attn_v2_triton
+        triton_v2 = load_module(root / "level2" / "flash_v2_triton.py", "reference_flash_v2_triton").flash_attn_v2_triton
         measure(triton_v2, TRITON_CPU_BOUNDS, max(args.examples // 4, 10), stats, "flash_v2_triton", tol)
     print(f"{'solution':<16} {'output':<6} {'dtype':<9} {'max err':>10} {'max naive err':>14} "
           f"{'max row ratio':>14} {'err where naive exact':>22} {'rows over policy':>17}")

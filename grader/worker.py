@@ -69,7 +69,9 @@ def _portable(value, devices: list):
     return _map(value, one)
 
 
-def _load_module(path: str, name: str):
+def load_module(path, name: str):
+    """Import the file at ``path`` as module ``name`` (solutions and submissions are
+    files, not packages)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -135,7 +137,7 @@ def _call(module, request: dict) -> dict:
 def _time(module, request: dict) -> dict:
     from grader.timing import time_interleaved
 
-    reference = _load_module(request["reference_path"], "course_reference")
+    reference = load_module(request["reference_path"], "course_reference")
     try:
         return {"status": "ok", **time_interleaved(module, reference, request)}
     except NotImplementedError as err:
@@ -165,7 +167,7 @@ def main(fd: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True
     try:
-        module = _load_module(init["path"], init["module"])
+        module = load_module(init["path"], init["module"])
     except BaseException:  # noqa: BLE001
         conn.send_bytes(encode({"status": "import_error", "error": traceback.format_exc(limit=-6)}))
         return

@@ -24,11 +24,11 @@ def test_triton_reference_beats_sdpa_flash():
     import triton
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from grader.calibrate import _load
     from grader.manifest import load_manifest
+    from grader.worker import load_module
 
     path = load_manifest().root / "solutions" / "level2" / "flash_v2_triton.py"
-    kernel = _load(path).flash_attn_v2_triton
+    kernel = load_module(path, "triton_reference").flash_attn_v2_triton
     q, k, v = (torch.randn(4, 16, 4096, 128, device="cuda", dtype=torch.float16) for _ in range(3))
     for causal in (False, True):
         ours = triton.testing.do_bench(lambda: kernel(q, k, v, causal=causal), return_mode="median")
