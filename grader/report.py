@@ -6,6 +6,7 @@ progress and errors), so `--format json` can keep stdout to one JSON object.
 
 from __future__ import annotations
 
+import io
 import json
 
 from rich.console import Console
@@ -71,7 +72,7 @@ def to_gradescope(report: GradeReport) -> str:
 
 def render_text(report: GradeReport, width: int = 120) -> str:
     """The table as plain text (for --output FILE)."""
-    plain = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)
+    plain = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     plain.print(table(report))
     return plain.export_text()
 
