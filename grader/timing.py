@@ -55,7 +55,7 @@ def time_interleaved(student, reference, request: dict) -> dict:
             end.record()
             torch.cuda.synchronize()
             times[name].append(start.elapsed_time(end))
-    return {"t_student": statistics.median(times["student"]), "t_reference": statistics.median(times["reference"])}
+    return {"student": statistics.median(times["student"]), "reference": statistics.median(times["reference"])}
 
 
 def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):

@@ -134,27 +134,27 @@ def _call(module, request: dict) -> dict:
     }
 
 
+def _measure(run) -> dict:
+    """Run a measurement of student code; its results travel as ``t_*`` fields."""
+    try:
+        return {"status": "ok", **{f"t_{key}": value for key, value in run().items()}}
+    except NotImplementedError as err:
+        return {"status": "not_implemented", "error": str(err)}
+    except BaseException:  # noqa: BLE001 - any failure of student code is reported, not fatal
+        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
+
+
 def _time(module, request: dict) -> dict:
     from grader.timing import time_interleaved
 
-    reference = load_module(request["reference_path"], "course_reference")
-    try:
-        return {"status": "ok", **time_interleaved(module, reference, request)}
-    except NotImplementedError as err:
-        return {"status": "not_implemented", "error": str(err)}
-    except BaseException:  # noqa: BLE001
-        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
+    return _measure(lambda: time_interleaved(module, load_module(request["reference_path"], "course_reference"),
+                                             request))
 
 
 def _bench(module, request: dict) -> dict:
     from grader.bench import run_bench
 
-    try:
-        return {"status": "ok", **{f"t_{key}": value for key, value in run_bench(module, request).items()}}
-    except NotImplementedError as err:
-        return {"status": "not_implemented", "error": str(err)}
-    except BaseException:  # noqa: BLE001
-        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
+    return _measure(lambda: run_bench(module, request))
 
 
 def main(fd: int) -> None:
