@@ -98,12 +98,12 @@ def _variants(case: AttentionCase, q, k, v):
             yield "tail_keys", {"n_k": n_k, "block": block, "start": start}, run(visible=visible)
 
 
-def attention_hint(case: AttentionCase, got_out, got_lse, mismatch: Mismatch, expected, baseline,
+def attention_hint(case: AttentionCase, inputs, got_out, got_lse, mismatch: Mismatch, expected, baseline,
                    tol: Tolerance) -> str:
     """The most likely bug, or '' when none of the models fits."""
     exp_out, exp_lse = expected
     base_out, base_lse = baseline
-    q, k, v = case.tensors()
+    q, k, v = inputs  # the case's tensors, as the student received them
     masked_rows = torch.isneginf(exp_lse)
     if mismatch.kind == "nan" and mismatch.index is not None:
         row = mismatch.index[:3]

@@ -81,7 +81,7 @@ def attention_judge(ctx: Context, fn: str, *, banned: dict[str, str] | None = No
             baseline=baseline[1], device=ctx.device, got_device=devices[1])
         if mismatch is None:
             return None
-        hint = attention_hint(case, got_out, got_lse, mismatch, expected, baseline, tol)
+        hint = attention_hint(case, (q, k, v), got_out, got_lse, mismatch, expected, baseline, tol)
         return Outcome(FAILED, mismatch.message, hint=hint, measured=mismatch.measured, allowed=mismatch.allowed)
 
     return judge
