@@ -22,7 +22,7 @@ from grader.checks.level2 import TILED_BOUNDS, TRITON_CPU_BOUNDS
 from grader.inputs import AttentionBounds, attention_cases
 from grader.manifest import load_manifest
 from grader.tolerance import naive_attention_in_dtype
-from grader.worker import load_module
+from grader.child.worker import load_module
 
 
 def measure(fn, bounds: AttentionBounds, examples: int, stats: dict, label: str, tol) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from grader.structure import OpReport
-from grader.worker import decode, encode
+from grader.child.recorder import OpReport
+from grader.child.worker import decode, encode
 
 MAX_REPLY_BYTES = 1 << 30
 OUTPUT_TAIL_CHARS = 1500
@@ -79,7 +79,7 @@ class StudentProcess:
         env = {**os.environ, **self.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", str(child_sock.fileno())],
+            [sys.executable, "-m", "grader.child.worker", str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=log_writer,

@@ -10,52 +10,11 @@ nothing. Timing on the Triton interpreter is never graded (the check needs a GPU
 from __future__ import annotations
 
 import dataclasses
-import statistics
 
+from grader.child.measure import attention_flops
 from grader.results import FAILED, NOT_VERIFIED, PASSED
 
 TIMING_CALL_TIMEOUT_S = 600  # compiles and autotunes both kernels before timing
-
-
-def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool) -> float:
-    """4 * B * H * N^2 * D for the two matmuls; causal (Nq = Nk) visits about half."""
-    flops = 4.0 * batch * heads * n * n * head_dim
-    return flops / 2 if causal else flops
-
-
-def bench_inputs(shape: dict, device: str):
-    import torch
-
-    gen = torch.Generator(device=device).manual_seed(0)
-    dims = (shape["batch"], shape["heads"], shape["n"], shape["head_dim"])
-    dtype = getattr(torch, shape["dtype"])
-    return tuple(torch.randn(dims, generator=gen, device=device, dtype=dtype) for _ in range(3))
-
-
-def time_interleaved(student, reference, request: dict) -> dict:
-    """Median milliseconds of student and reference on the bench shape (child side)."""
-    import torch
-
-    torch.utils.deterministic.fill_uninitialized_memory = False  # the NaN fill would be timed too
-    shape, fn = request["shape"], request["fn"]
-    q, k, v = bench_inputs(shape, request["device"])
-    kwargs = {"causal": shape["causal"]}
-    runs = {"student": getattr(student, fn), "reference": getattr(reference, fn)}
-    for run in runs.values():  # compile, autotune, warm caches
-        for _ in range(request["warmup"]):
-            run(q, k, v, **kwargs)
-    torch.cuda.synchronize()
-    times = {name: [] for name in runs}
-    for rep in range(request["repeats"]):
-        order = list(runs) if rep % 2 == 0 else list(reversed(runs))  # no position bias
-        for name in order:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            runs[name](q, k, v, **kwargs)
-            end.record()
-            torch.cuda.synchronize()
-            times[name].append(start.elapsed_time(end))
-    return {"student": statistics.median(times["student"]), "reference": statistics.median(times["reference"])}
 
 
 def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):

@@ -25,7 +25,7 @@ def test_triton_reference_beats_sdpa_flash():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     from grader.manifest import load_manifest
-    from grader.worker import load_module
+    from grader.child.worker import load_module
 
     path = load_manifest().root / "solutions" / "level2" / "flash_v2_triton.py"
     kernel = load_module(path, "triton_reference").flash_attn_v2_triton

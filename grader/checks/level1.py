@@ -8,7 +8,7 @@ from grader.checks.attention import attention_judge, banned_outcome, modified_ou
 from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
 from grader.inputs import DTYPES, AttentionBounds, MergeCase, SoftmaxCase, attention_cases, merge_cases, softmax_cases
 from grader.results import FAILED
-from grader.structure import SDPA, SOFTMAX_FAMILY
+from grader.child.recorder import SDPA, SOFTMAX_FAMILY
 from grader.tolerance import compare, naive_softmax_in_dtype
 
 NAIVE_BOUNDS = AttentionBounds(head_dims=(16, 40, 64), max_len=160)

@@ -1,4 +1,4 @@
-"""The child process that runs student code (``python -m grader.worker FD``).
+"""The child process that runs student code (``python -m grader.child.worker FD``).
 
 It imports one student module, then answers calls sent by the parent over the
 socket FD: run a function on the given inputs under the op recorder, and send
@@ -100,7 +100,7 @@ def _modified(snapshot) -> list[int]:
 def _call(module, request: dict) -> dict:
     import torch
 
-    from grader.structure import OpRecorder
+    from grader.child.recorder import OpRecorder
 
     fn = getattr(module, request["fn"], None)
     if fn is None:
@@ -145,14 +145,14 @@ def _measure(run) -> dict:
 
 
 def _time(module, request: dict) -> dict:
-    from grader.timing import time_interleaved
+    from grader.child.measure import time_interleaved
 
     return _measure(lambda: time_interleaved(module, load_module(request["reference_path"], "course_reference"),
                                              request))
 
 
 def _bench(module, request: dict) -> dict:
-    from grader.bench import run_bench
+    from grader.child.measure import run_bench
 
     return _measure(lambda: run_bench(module, request))
 
