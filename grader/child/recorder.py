@@ -126,9 +126,11 @@ def reduction_width(name: str, args: tuple, out) -> int:
 class OpRecorder(TorchDispatchMode):
     """Records an OpReport for everything torch does inside the ``with`` block."""
 
-    def __init__(self, banned: dict[str, str] | None = None):
+    def __init__(self, banned: dict[str, str] | None = None, inputs=(), student_file: str | None = None):
         super().__init__()
         self.banned = banned or {}
+        self.inputs = list(inputs)  # the tensors the student's function was given
+        self.student_file = student_file  # the submission's real path
         self.report = OpReport()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
