@@ -212,6 +212,15 @@ def softmax_cases(draw, dtypes=("float32", "float16", "bfloat16"), max_cols: int
 # ----------------------------------------------------------------------------- merge
 
 
+# Log-sum-exps as FlashMLA's split-KV combine sees them: a part's lse is about
+# scale * (its largest score) + log(its key count), in the hundreds or thousands for
+# long rows of large logits, of either sign. exp(lse) is inf in float32 past 88.7 and 0
+# below -103, so only a merge that subtracts the max gets these right. The level comes
+# first so that hypothesis shrinks towards small magnitudes.
+LSE_LEVELS = (0.0, 300.0, -300.0, 3000.0, -3000.0)
+LSE_SPREADS = (4.0, 0.5, 40.0)  # std of the rows about the level: both parts weigh, or one dominates
+
+
 @dataclass(frozen=True)
 class MergeCase:
     lead: tuple[int, ...]  # leading dims, e.g. (batch, heads)
@@ -220,24 +229,29 @@ class MergeCase:
     dtype: str  # of the partial outputs o_a, o_b
     empty_a: float  # fraction of rows where part a is empty
     empty_b: float
+    level: float  # typical lse (and running max m) of a row
+    spread: float  # std of lse and m about the level, per row and part
     seed: int
 
     def describe(self) -> str:
         shape = ",".join(map(str, (*self.lead, self.n)))
         return (
-            f"o[{shape},{self.dim_v}] {self.dtype} lse[{shape}] "
-            f"empty rows: a {self.empty_a:.0%}, b {self.empty_b:.0%} seed={self.seed}"
+            f"o[{shape},{self.dim_v}] {self.dtype} lse[{shape}] lse and m around {self.level:+g} "
+            f"(std {self.spread:g}) empty rows: a {self.empty_a:.0%}, b {self.empty_b:.0%} seed={self.seed}"
         )
 
-    def states(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Two partial attention states (o_a, lse_a, o_b, lse_b) and a third lse for
-        associativity; empty rows get lse = -inf and arbitrary finite o."""
+    def _levels(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        return self.level + self.spread * torch.randn(shape, generator=gen)
+
+    def states(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Two partial attention states (o_a, lse_a, o_b, lse_b); empty rows get
+        lse = -inf and arbitrary finite o."""
         gen = _generator(self.seed)
         shape = (*self.lead, self.n)
 
         def part(empty: float) -> tuple[torch.Tensor, torch.Tensor]:
             o = torch.randn(*shape, self.dim_v, generator=gen).to(DTYPES[self.dtype])
-            lse = torch.randn(shape, generator=gen) * 4 + torch.randn((), generator=gen) * 20
+            lse = self._levels(shape, gen)
             lse = lse.masked_fill(torch.rand(shape, generator=gen) < empty, float("-inf"))
             return o, lse
 
@@ -246,12 +260,12 @@ class MergeCase:
         return o_a, lse_a, o_b, lse_b
 
     def stats(self) -> tuple[torch.Tensor, ...]:
-        """Three softmax states (m, l) each; empty rows are (-inf, 0)."""
+        """Three softmax states (m, l) each, for associativity; empty rows are (-inf, 0)."""
         gen = _generator(self.seed + 1)
         shape = (*self.lead, self.n)
         out = []
         for empty in (self.empty_a, self.empty_b, (self.empty_a + self.empty_b) / 2):
-            m = torch.randn(shape, generator=gen) * 10
+            m = self._levels(shape, gen)
             l = torch.rand(shape, generator=gen) * 50 + 1
             hole = torch.rand(shape, generator=gen) < empty
             out += [m.masked_fill(hole, float("-inf")), l.masked_fill(hole, 0.0)]
@@ -267,5 +281,7 @@ def merge_cases(draw, dtypes=("float32", "float16", "bfloat16")) -> MergeCase:
         dtype=draw(st.sampled_from(dtypes)),
         empty_a=draw(st.sampled_from((0.0, 0.3, 1.0))),
         empty_b=draw(st.sampled_from((0.0, 0.3, 1.0))),
+        level=draw(st.sampled_from(LSE_LEVELS)),
+        spread=draw(st.sampled_from(LSE_SPREADS)),
         seed=draw(st.integers(0, 2**31 - 1)),
     )

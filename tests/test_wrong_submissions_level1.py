@@ -81,6 +81,11 @@ WRONG = [
     Wrong("merge", "states_nan_two_empty", "states_properties", ("NaN from an empty state",)),
     Wrong("merge", "states_leak_sentinel", "states_properties",
           ("an empty part (lse = -inf, o arbitrary) must leave the other unchanged",)),
+    Wrong("merge", "stats_exp_no_max", "stats_oracle", ("exp overflowed", "subtract the max", "m_a - m")),
+    Wrong("merge", "stats_exp_no_max", "stats_properties", ("exp overflowed", "subtract the max")),
+    Wrong("merge", "states_exp_lse_no_max", "states_oracle",
+          ("exp overflowed", "hundreds and thousands", "subtract the max", "lse_a - m")),
+    Wrong("merge", "states_exp_lse_no_max", "states_properties", ("exp overflowed", "subtract the max")),
 ]
 
 
@@ -132,6 +137,38 @@ def test_premise_online_nan_all_inf_block_is_wrong(monkeypatch: pytest.MonkeyPat
     torch.testing.assert_close(y[1].double(), oracle.softmax(x)[1])
 
 
+@pytest.mark.parametrize("submission", ["stats_exp_no_max", "states_exp_lse_no_max"])
+def test_premise_a_merge_without_the_max_is_right_only_for_small_magnitudes(submission: str,
+                                                                             monkeypatch: pytest.MonkeyPatch):
+    """The merges rejected above are the textbook formula: they agree with the
+    oracle while |lse| and |m| stay in the tens (all the old inputs drew), and break
+    at the magnitudes the checks now draw."""
+    from grader import oracle
+    from grader.inputs import MergeCase
+
+    monkeypatch.syspath_prepend(str(ROOT))  # the submission imports the other merge from solutions/
+    path = SUBMISSIONS / "level1" / "merge" / f"{submission}.py"
+    spec = importlib.util.spec_from_file_location(submission, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def merged(level: float):  # (the submission's pair, the oracle's pair)
+        case = MergeCase(lead=(2,), n=16, dim_v=8, dtype="float32", empty_a=0.3, empty_b=0.3,
+                         level=level, spread=4.0, seed=5)
+        if submission.startswith("stats"):
+            args = case.stats()[:4]
+            return module.merge_softmax_stats(*args), oracle.merge_softmax_stats(*args)
+        args = case.states()
+        return module.merge_attention_states(*args), oracle.merge_attention_states(*args)
+
+    got, want = merged(0.0)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g.double(), w, rtol=1e-5, atol=1e-5, equal_nan=False)
+    for level in (300.0, -300.0):  # exp overflows, then underflows: inf / inf and 0 / 0
+        got, want = merged(level)
+        assert any(bool((~torch.isfinite(g) & torch.isfinite(w)).any()) for g, w in zip(got, want)), level
+
+
 CORRECT = [
     ("naive_attention", "exp2_folded"),  # base-2 softmax, log2(e) folded into the scale, lse back in ln
     ("naive_attention", "einsum_head_loop"),  # a Python loop over heads, einsum, triu mask
@@ -139,6 +176,7 @@ CORRECT = [
     ("softmax", "online_block_tree"),  # vectorised per-block stats merged as a tree of block_size fan-in
     ("merge", "logaddexp"),  # both merges through torch.logaddexp
     ("merge", "states_zero_weight"),  # an empty part multiplied by weight 0 (its o is finite by contract)
+    ("merge", "states_ratio_weights"),  # weights exp(lse_x - m) / s: no float32 lse in the thousands in them
 ]
 
 

@@ -96,12 +96,26 @@ def online_softmax_is_blockwise(ctx: Context):
 
 # ----------------------------------------------------------------------------- merge
 
+EXP_LIMIT = 87.0  # float32 exp(x) is inf past 88.7 and leaves the normal range below -87.3
+
 
 def _merge_stats_f32(m_a, l_a, m_b, l_b):
-    """The merge in float32, for the rounding baseline."""
+    """The merge of softmax states in float32, for the rounding baseline."""
     m = torch.maximum(m_a, m_b)
     m_safe = torch.where(torch.isfinite(m), m, 0.0)
     return m, l_a * torch.exp(m_a - m_safe) + l_b * torch.exp(m_b - m_safe)
+
+
+def _merge_states_f32(o_a, lse_a, o_b, lse_b, dtype: torch.dtype):
+    """The merge of attention states in float32, o rounded to ``dtype``: the rounding
+    baseline. A float32 lse in the thousands is only good to ~1e-4, and the weights
+    exp(lse_a - lse) carry that error into o, so rounding the oracle is not enough."""
+    m = torch.maximum(lse_a, lse_b)
+    m_safe = torch.where(torch.isfinite(m), m, 0.0)
+    lse = m_safe + torch.log(torch.exp(lse_a - m_safe) + torch.exp(lse_b - m_safe))
+    lse_safe = torch.where(torch.isfinite(lse), lse, 0.0)[..., None]
+    o = torch.exp(lse_a[..., None] - lse_safe) * o_a.float() + torch.exp(lse_b[..., None] - lse_safe) * o_b.float()
+    return torch.where(torch.isfinite(lse)[..., None], o, 0.0).to(dtype), lse
 
 
 def _call_pair(ctx: Context, fn: str, args, what: str):
@@ -116,16 +130,33 @@ def _call_pair(ctx: Context, fn: str, args, what: str):
     return unpack_pair(fn, call.value, what)
 
 
-def _compare_pair(ctx, names, got, expected, baselines, dtypes) -> Outcome | None:
+def _merge_hint(kind: str, index, parts: dict[str, torch.Tensor]) -> str:
+    """A hint from the failing row's inputs: ``parts`` are the per-row maxima or lse
+    of both states ({"m_a": .., "m_b": ..} or {"lse_a": .., "lse_b": ..})."""
+    if kind not in ("nan", "inf") or index is None:
+        return ""
+    a, b = parts
+    row = tuple(index[: parts[a].dim()])
+    values = {name: parts[name][row].item() for name in parts}
+    finite = [abs(v) for v in values.values() if v != float("-inf")]
+    if finite and max(finite) > EXP_LIMIT:
+        shown = ", ".join(f"{name} = {v:.6g}" for name, v in values.items())
+        return (f"exp overflowed or underflowed: row {list(row)} has {shown}, and float32 exp(x) is "
+                f"inf past 88.7 (0 below -103); split-KV parts reach lse in the hundreds and thousands; "
+                f"subtract the max before exponentiating: m = max({a}, {b}), weights exp({a} - m) and "
+                f"exp({b} - m)")
+    if kind == "nan":
+        return ("NaN from an empty state: with m = -inf (or lse = -inf), exp(m_a - m) is "
+                "exp(-inf - (-inf)) = NaN; merge against a safe max (0 where it is -inf)")
+    return ""
+
+
+def _compare_pair(ctx, names, got, expected, baselines, dtypes, parts) -> Outcome | None:
     for name, g, e, b, (want, label) in zip(names, got, expected, baselines, dtypes):
         mismatch = compare(name, g, e, want_dtype=want, dtype=label, tol=ctx.tolerance, baseline=b)
         if mismatch is not None:
-            hint = ""
-            if mismatch.kind == "nan":
-                hint = ("NaN from an empty state: with m = -inf (or lse = -inf), exp(m_a - m) is "
-                        "exp(-inf - (-inf)) = NaN; merge against a safe max (0 where it is -inf)")
-            return Outcome(FAILED, mismatch.message, hint=hint, measured=mismatch.measured,
-                           allowed=mismatch.allowed)
+            return Outcome(FAILED, mismatch.message, hint=_merge_hint(mismatch.kind, mismatch.index, parts),
+                           measured=mismatch.measured, allowed=mismatch.allowed)
     return None
 
 
@@ -134,15 +165,19 @@ STATES = "merge_attention_states"
 F32 = (torch.float32, "float32")
 
 
+def _stats_parts(args) -> dict[str, torch.Tensor]:
+    return {"m_a": args[0], "m_b": args[2]}
+
+
 @check("level1.merge", "stats_oracle")
 def merge_stats_matches_oracle(ctx: Context):
     def judge(case: MergeCase):
-        m_a, l_a, m_b, l_b, *_ = case.stats()
-        got = _call_pair(ctx, STATS, (m_a, l_a, m_b, l_b), "(m, l)")
+        args = case.stats()[:4]
+        got = _call_pair(ctx, STATS, args, "(m, l)")
         if isinstance(got, Outcome):
             return got
-        return _compare_pair(ctx, ("m", "l"), got, oracle.merge_softmax_stats(m_a, l_a, m_b, l_b),
-                             _merge_stats_f32(m_a, l_a, m_b, l_b), (F32, F32))
+        return _compare_pair(ctx, ("m", "l"), got, oracle.merge_softmax_stats(*args),
+                             _merge_stats_f32(*args), (F32, F32), _stats_parts(args))
 
     return run_examples(ctx, merge_cases(), judge)
 
@@ -154,19 +189,19 @@ def merge_stats_properties(ctx: Context):
     def judge(case: MergeCase):
         m_a, l_a, m_b, l_b, m_c, l_c = case.stats()
         empty_m, empty_l = torch.full_like(m_a, float("-inf")), torch.zeros_like(l_a)
-        results = {}
+        results, inputs = {}, {}
         for label, args in (("a+empty", (m_a, l_a, empty_m, empty_l)), ("a+b", (m_a, l_a, m_b, l_b)),
                             ("b+a", (m_b, l_b, m_a, l_a)), ("b+c", (m_b, l_b, m_c, l_c)),
                             ("empty+empty", (empty_m, empty_l, empty_m, empty_l))):
             got = _call_pair(ctx, STATS, args, "(m, l)")
             if isinstance(got, Outcome):
                 return got
-            results[label] = got
+            results[label], inputs[label] = got, args
         for label, args in (("(a+b)+c", (*results["a+b"], m_c, l_c)), ("a+(b+c)", (m_a, l_a, *results["b+c"]))):
             got = _call_pair(ctx, STATS, args, "(m, l)")
             if isinstance(got, Outcome):
                 return got
-            results[label] = got
+            results[label], inputs[label] = got, args
         laws = (
             ("identity: merge(a, empty) must equal a", "a+empty", (m_a, l_a)),
             ("commutativity: merge(a, b) must equal merge(b, a)", "a+b", results["b+a"]),
@@ -175,7 +210,8 @@ def merge_stats_properties(ctx: Context):
         )
         for law, label, want in laws:
             expected = tuple(t.double() for t in want)
-            outcome = _compare_pair(ctx, ("m", "l"), results[label], expected, (None, None), (F32, F32))
+            outcome = _compare_pair(ctx, ("m", "l"), results[label], expected, (None, None), (F32, F32),
+                                    _stats_parts(inputs[label]))
             if outcome is not None:
                 if outcome.status == FAILED:
                     outcome.summary = f"{law}: {outcome.summary}"
@@ -189,10 +225,9 @@ def _states_judge(ctx: Context, case: MergeCase, o_a, lse_a, o_b, lse_b, expecte
     got = _call_pair(ctx, STATES, (o_a, lse_a, o_b, lse_b), "(o, lse)")
     if isinstance(got, Outcome):
         return got
-    o_ref, lse_ref = expected
-    baselines = (o_ref.to(DTYPES[case.dtype]), lse_ref.float())  # rounding to the output dtype
-    return _compare_pair(ctx, ("o", "lse"), got, expected, baselines,
-                         ((DTYPES[case.dtype], case.dtype), F32))
+    dtype = DTYPES[case.dtype]
+    return _compare_pair(ctx, ("o", "lse"), got, expected, _merge_states_f32(o_a, lse_a, o_b, lse_b, dtype),
+                         ((dtype, case.dtype), F32), {"lse_a": lse_a, "lse_b": lse_b})
 
 
 @check("level1.merge", "states_oracle")
