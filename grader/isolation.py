@@ -1,29 +1,53 @@
-"""Run student code in a child process that may crash, hang, exit or print.
+"""Run student code in a child process that may crash, hang, exit, print or attack.
 
-The parent keeps one `StudentProcess` per exercise. Each call is a message to
-the child (`grader.worker`) and a reply within a time limit; if the child dies or
-overruns, the call comes back as ``crashed`` or ``timeout`` and the next call
-starts a fresh child. A module that cannot even be imported is remembered, so a
-broken file costs one import, not one per example.
+The parent keeps one `StudentProcess` per exercise. Each call is a framed message
+to the child (`grader.child`) and a framed reply read under a deadline; if the
+child dies, overruns, or breaks the protocol (a bogus length, half a frame, an
+oversized reply), the call comes back as ``crashed`` or ``timeout``, the child is
+killed with everything it started, and the next call starts a fresh child. A module
+that cannot even be imported is remembered, so a broken file costs one import.
+
+Layers, outermost first (docs/GRADING.md, "Threat model"):
+- ``--sandbox``: bubblewrap, where installed: the file system read-only,
+  solutions/ and the grader's parent side not mounted, no network, own PID space;
+- otherwise, where Linux allows: ``setpriv`` (die with the grader; an unprivileged
+  user when the grader runs as root) and ``unshare`` (own user, mount and PID
+  namespaces with a private /proc: the parent's processes are invisible, and killing
+  the child's first process kills everything it started);
+- always: the guard (an audit hook armed before the student module loads), a file
+  size limit, a private working directory, the parent's deadlines and size caps.
+
+Memory is measured from outside: the parent resets the child's peak RSS through
+``/proc/PID/clear_refs`` before a call and reads ``VmHWM`` after it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import pwd
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 
+import grader
+from grader.child import wire
 from grader.child.recorder import OpReport
-from grader.child.worker import decode, encode
 
-MAX_REPLY_BYTES = 1 << 30
-OUTPUT_TAIL_CHARS = 1500
+MAX_REPLY_BYTES = 512 << 20  # the largest legitimate reply: one timed output (64 MiB) with room
+OUTPUT_TAIL_BYTES = 1500  # what a report shows of student output
+STATUSES = ("ok", "ready", "raised", "not_implemented", "import_error")
+UNPRIVILEGED_USER = "nobody"
+# Programs Triton runs while compiling a kernel on a GPU (its launcher, ptxas, ldconfig).
+GPU_TOOLCHAIN = frozenset({"ptxas", "cc", "gcc", "clang", "ldconfig", "ldconfig.real", "cuobjdump", "nvdisasm"})
 
 
 @dataclass
@@ -35,8 +59,10 @@ class CallResult:
     modified: list[int] = field(default_factory=list)  # indices of input tensors changed in place
     error: str = ""
     output: str = ""  # what student code printed during the call (tail)
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)  # op-specific reply fields (timings)
+    seconds: float = 0.0  # wall time of the request, measured by the parent
+    peak_bytes: int | None = None  # peak RSS growth during the call, measured from outside (Linux)
+    refused: bool = False  # the guard refused something student code tried
+    extra: dict = field(default_factory=dict)  # op-specific reply fields
 
     @property
     def ok(self) -> bool:
@@ -54,18 +80,102 @@ def _describe_exit(code: int | None) -> str:
     return f"the process exited with status {code}"
 
 
+@functools.cache
+def _unshare_works() -> bool:
+    """Whether this machine lets us give the child its own user, mount and PID
+    namespaces (Linux with unprivileged user namespaces)."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(_launcher_prefix(namespaces=True) + ["true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _others_can_reach(path: str) -> bool:
+    """Whether a user with no rights of its own can read ``path`` (and search every
+    directory above it)."""
+    target = Path(path).resolve()
+    for place in (target, *target.parents):
+        try:
+            mode = place.stat().st_mode
+        except OSError:
+            return False
+        if not mode & (stat.S_IXOTH if place.is_dir() else stat.S_IROTH):
+            return False
+    return True
+
+
+@functools.cache
+def _unprivileged_ids() -> tuple[int, int] | None:
+    """(uid, gid) to drop to when the grader runs as root and an unprivileged user
+    can still run Python, torch and the grader's child package from where they are."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        return None
+    needed = [os.path.realpath(sys.executable), str(Path(grader.__file__).resolve().parent / "child")]
+    for package in ("torch", "triton"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            needed.append(spec.origin)
+    return (entry.pw_uid, entry.pw_gid) if all(map(_others_can_reach, needed)) else None
+
+
+def _launcher_prefix(namespaces: bool) -> list[str]:
+    prefix = []
+    if shutil.which("setpriv"):
+        prefix = ["setpriv", "--pdeathsig", "KILL"]
+        ids = _unprivileged_ids()
+        if ids is not None:
+            prefix += ["--reuid", str(ids[0]), "--regid", str(ids[1]), "--clear-groups"]
+    if namespaces:
+        prefix += ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
+                   "--mount-proc"]
+    return prefix
+
+
+def sandbox_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
+    """bwrap arguments: everything read-only, the course hidden but for what the
+    child needs, its private dir writable, no network, own PID space."""
+    package = Path(grader.__file__).resolve().parent
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp", "--tmpfs", str(root)]
+    if package.parent != root:
+        argv += ["--tmpfs", str(package)]
+    for path in [str(package / "__init__.py"), str(package / "contract.py"), str(package / "child"), *readable]:
+        argv += ["--ro-bind", path, path]
+    argv += ["--bind", private, private, "--unshare-all", "--die-with-parent", "--new-session", "--chdir", private]
+    return argv
+
+
 class StudentProcess:
-    """A lazily (re)started child that imports ``path`` and serves calls."""
+    """A lazily (re)started child that imports ``path`` and serves requests."""
 
     def __init__(self, path: Path, module_name: str, *, env: dict[str, str], root: Path,
-                 call_timeout: float, import_timeout: float):
+                 call_timeout: float, import_timeout: float, device: str = "cpu",
+                 readable: tuple[Path, ...] = (), sandbox: bool = False):
         self.path, self.module_name = Path(path), module_name
-        self.env, self.root = env, root
+        self.env, self.root = env, Path(root).resolve()
         self.call_timeout, self.import_timeout = call_timeout, import_timeout
+        self.device, self.readable, self.sandbox = device, tuple(readable), sandbox
+        self.deadline: float | None = None  # time.monotonic() when the exercise's budget runs out
         self._proc: subprocess.Popen | None = None
-        self._conn: Connection | None = None
+        self._sock: socket.socket | None = None
+        self._worker_pid: int | None = None  # the worker's pid as the parent sees it
+        self._private = tempfile.mkdtemp(prefix="course-child-")
+        ids = _unprivileged_ids() if not sandbox else None
+        if ids is not None:
+            os.chown(self._private, *ids)
         # The child appends to the log through its own descriptor; the parent reads
-        # through another, so neither moves the other's file offset.
+        # only the tail of what is new, so a flood costs the child its file size limit.
         fd, self._log_path = tempfile.mkstemp(prefix="course-student-", suffix=".log")
         os.close(fd)
         self._log_reader = open(self._log_path, "rb")
@@ -73,104 +183,221 @@ class StudentProcess:
 
     # -- lifecycle
 
+    def _policy(self, submission: Path) -> dict:
+        package = Path(grader.__file__).resolve().parent
+        root = str(self.root)
+        # Installed packages may live under the course root (a .venv in the checkout).
+        libraries = [p for p in sys.path if p and os.path.isdir(p) and not root.startswith(os.path.realpath(p))]
+        readable = [str(submission), str(package / "__init__.py"), str(package / "contract.py"),
+                    str(package / "child"), str(package / "__pycache__"), sys.prefix, *libraries,
+                    *(str(p) for p in self.readable)]
+        return {"course_root": root, "readable": readable, "writable": [self._private],
+                "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}
+
+    def _argv(self, fd: int) -> list[str]:
+        command = [sys.executable, "-m", "grader.child", str(fd)]
+        if self.sandbox:
+            return _bubblewrap(self.root, self._private, list(map(str, self.readable))) + command
+        return _launcher_prefix(namespaces=_unshare_works()) + command
+
+    def _submission_copy(self) -> Path:
+        """The child imports a copy in its private directory: it needs no view of the
+        directory the submission came from."""
+        copy = Path(self._private) / "submission" / self.path.name
+        if not copy.exists():
+            copy.parent.mkdir(exist_ok=True)
+            shutil.copyfile(self.path, copy)
+            ids = _unprivileged_ids()
+            if ids is not None and not self.sandbox:
+                os.chown(copy.parent, *ids)
+                os.chown(copy, *ids)
+        return copy
+
     def _start(self) -> CallResult | None:
+        try:
+            submission = self._submission_copy()
+        except OSError as err:
+            self._import_failure = CallResult("import_error", error=f"cannot read {self.path}: {err.strerror}")
+            return self._import_failure
         parent_sock, child_sock = socket.socketpair()
         log_writer = open(self._log_path, "ab")
-        env = {**os.environ, **self.env}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.child.worker", str(child_sock.fileno())],
-            pass_fds=(child_sock.fileno(),),
-            stdin=subprocess.DEVNULL,
-            stdout=log_writer,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=self.root,
-            start_new_session=True,  # so a kill reaches anything student code spawned
-        )
-        child_sock.close()
-        log_writer.close()
-        self._conn = Connection(parent_sock.detach())
-        self._conn.send_bytes(encode({"path": str(self.path), "module": self.module_name}))
-        reply = self._receive(self.import_timeout, during="import")
+        package_parent = str(Path(grader.__file__).resolve().parent.parent)
+        env = {**os.environ, **self.env, "PYTHONPATH": package_parent, "PYTHONDONTWRITEBYTECODE": "1",
+               "HOME": self._private, "TMPDIR": self._private, "TRITON_CACHE_DIR": os.path.join(self._private, "triton"),
+               "PYTHONWARNINGS": "ignore::RuntimeWarning:runpy"}
+        try:
+            self._proc = subprocess.Popen(
+                self._argv(child_sock.fileno()), pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=log_writer, stderr=subprocess.STDOUT, env=env, cwd=self._private,
+                start_new_session=True,  # so a kill reaches the whole group
+            )
+        finally:
+            child_sock.close()
+            log_writer.close()
+        self._sock = parent_sock
+        wire.send_frame(self._sock, wire.encode({"path": str(submission), "module": self.module_name,
+                                                 "policy": self._policy(submission)}))
+        reply = self._receive(self._timeout(self.import_timeout), during="import")
         if reply.status == "ready":
+            self._worker_pid = self._find_worker()
             return None
-        if reply.status in ("import_error", "crashed", "timeout"):
-            reply.status = "import_error" if reply.status == "import_error" else reply.status
-            reply.error = f"importing {self.path.name} failed: {reply.error}"
-            self._import_failure = reply
+        if reply.status in ("import_error", "crashed", "timeout", "raised"):
+            reply.status = "import_error" if reply.status in ("import_error", "raised") else reply.status
+            reply.error = f"importing {self.path.name} failed:\n{reply.error}"
+            if reply.status != "timeout" or self.deadline is None or time.monotonic() < self.deadline:
+                self._import_failure = reply
         self.close()
         return reply
 
-    def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+    def _find_worker(self) -> int | None:
+        """The worker's pid: the launched process, or its child when unshare forked."""
+        pid = self._proc.pid
+        for _ in range(3):  # setpriv and unshare exec in place; unshare --fork adds one level
             try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                exe = os.readlink(f"/proc/{pid}/exe")
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                return None
+            if os.path.basename(exe).startswith("python"):
+                return pid
+            if not children:
+                return None
+            pid = int(children[0])
+        return None
+
+    def close(self) -> None:
         if self._proc is not None:
-            self._proc.wait()
-        if self._conn is not None:
-            self._conn.close()
-        self._proc = self._conn = None
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)  # the group: launcher, worker, what it started
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if self._sock is not None:
+            self._sock.close()
+        self._proc = self._sock = self._worker_pid = None
 
-    # -- calls
+    # -- requests
 
-    def request(self, message: dict, timeout: float | None = None) -> CallResult:
+    def _timeout(self, limit: float) -> float:
+        if self.deadline is None:
+            return limit
+        return max(0.0, min(limit, self.deadline - time.monotonic()))
+
+    def budget_spent(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def request(self, message: dict, timeout: float | None = None, *, measure_memory: bool = False) -> CallResult:
         if self._import_failure is not None:
             return self._import_failure
+        if self.budget_spent():
+            return CallResult("timeout", error="the exercise's time budget ran out")
         if self._proc is None:
             failure = self._start()
             if failure is not None:
                 return failure
         self._new_output()  # discard what was printed before this request
+        baseline = self._reset_peak() if measure_memory else None
+        started = time.monotonic()
         try:
-            self._conn.send_bytes(encode(message))
-        except (BrokenPipeError, ConnectionResetError, OSError):
+            wire.send_frame(self._sock, wire.encode(message))
+        except OSError:
             return self._died()
-        return self._receive(self.call_timeout if timeout is None else timeout, during="call")
+        result = self._receive(self._timeout(self.call_timeout if timeout is None else timeout), during="call")
+        result.seconds = time.monotonic() - started
+        if baseline is not None and result.ok:
+            peak = self._status_kib("VmHWM")
+            result.peak_bytes = None if peak is None else max(0, peak - baseline) * 1024
+        return result
 
     def call(self, fn: str, args: tuple, kwargs: dict | None = None, *, device: str = "cpu",
-             banned: dict[str, str] | None = None) -> CallResult:
+             banned: dict[str, str] | None = None, measure_memory: bool = False) -> CallResult:
         return self.request({"op": "call", "fn": fn, "args": list(args), "kwargs": kwargs or {},
-                             "device": device, "banned": banned or {}})
+                             "device": device, "banned": banned or {}}, measure_memory=measure_memory)
 
     def _receive(self, timeout: float, during: str) -> CallResult:
-        if not self._conn.poll(timeout):
-            self.close()
-            return CallResult("timeout", error=f"no answer within {timeout:g} s during the {during}",
-                              output=self._new_output())
         try:
-            payload = self._conn.recv_bytes(MAX_REPLY_BYTES)
-        except (EOFError, OSError):
+            payload = wire.read_frame(self._sock, deadline=time.monotonic() + timeout, max_bytes=MAX_REPLY_BYTES)
+        except wire.FrameError as err:
+            if "deadline" in str(err):
+                output = self._new_output()
+                self.close()
+                budget = " (the exercise's time budget ran out)" if self.budget_spent() else ""
+                return CallResult("timeout", error=f"no answer within {timeout:g} s during the {during}{budget}",
+                                  output=output)
+            if "closed" in str(err):
+                return self._died()
+            self.close()
+            return CallResult("crashed", error=f"the child broke the protocol: {err}")
+        except OSError:
             return self._died()
         try:
-            reply = decode(payload)
-            status = reply["status"]
+            return self._validated(wire.decode(payload))
         except Exception as err:  # noqa: BLE001 - a forged or broken reply is the child's fault
             self.close()
-            return CallResult("crashed", error=f"the child sent an unreadable reply ({err})")
+            return CallResult("crashed", error=f"the child sent an unreadable reply ({type(err).__name__}: {err})")
+
+    def _validated(self, reply) -> CallResult:
+        if not isinstance(reply, dict) or reply.get("status") not in STATUSES:
+            raise ValueError("not a reply")
+        devices = reply.get("devices", [])
+        modified = reply.get("modified", [])
+        if not (isinstance(devices, list) and all(isinstance(d, str) for d in devices)
+                and isinstance(modified, list) and all(type(i) is int for i in modified)):
+            raise ValueError("malformed fields")
         return CallResult(
-            status=status,
+            status=reply["status"],
             value=reply.get("value"),
-            devices=list(reply.get("devices", [])),
+            devices=devices,
             report=OpReport.from_dict(reply["report"]) if "report" in reply else OpReport(),
-            modified=list(reply.get("modified", [])),
+            modified=modified,
             error=str(reply.get("error", "")),
             output=self._new_output(),
-            seconds=float(reply.get("seconds", 0.0)),
+            refused=bool(reply.get("guard", False)),
             extra={k: v for k, v in reply.items() if k.startswith("t_")},
         )
 
     def _died(self) -> CallResult:
-        code = self._proc.wait() if self._proc is not None else None
+        code = None
+        if self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         output = self._new_output()
         self.close()
         return CallResult("crashed", error=_describe_exit(code), output=output)
 
+    # -- outside measurements
+
+    def _status_kib(self, key: str) -> int | None:
+        try:
+            for line in Path(f"/proc/{self._worker_pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, TypeError):
+            return None
+        return None
+
+    def _reset_peak(self) -> int | None:
+        """Reset the worker's peak RSS to its current RSS; returns that RSS (KiB)."""
+        if self._worker_pid is None:
+            return None
+        try:
+            Path(f"/proc/{self._worker_pid}/clear_refs").write_text("5")
+        except OSError:
+            return None
+        return self._status_kib("VmRSS")
+
     def _new_output(self) -> str:
-        text = self._log_reader.read().decode(errors="replace")
-        return text[-OUTPUT_TAIL_CHARS:]
+        reader = self._log_reader
+        end = os.fstat(reader.fileno()).st_size
+        if end - reader.tell() > OUTPUT_TAIL_BYTES:
+            reader.seek(end - OUTPUT_TAIL_BYTES)
+        return reader.read(max(0, end - reader.tell())).decode(errors="replace")
 
     def __enter__(self):
         return self
@@ -179,3 +406,4 @@ class StudentProcess:
         self.close()
         self._log_reader.close()
         os.unlink(self._log_path)
+        shutil.rmtree(self._private, ignore_errors=True)

@@ -1,24 +1,53 @@
-"""Timing checks: the student's time over the reference solution's, same process,
-same device, interleaved, after warm-up, median of repeats with CUDA events.
+"""Timing checks: the student's time over the reference solution's, measured by the
+parent from outside both processes.
 
-`time_interleaved` runs inside the child (it executes student code); the parent's
-`timing_check` only turns the two medians into a verdict. A kernel is timed only
-after its correctness checks passed in the same run: a fast wrong answer earns
-nothing. Timing on the Triton interpreter is never graded (the check needs a GPU).
+The reference solution runs in a process of its own, under the same guard as the
+student's code, so student code can neither patch it nor its timer. Each process
+makes the timed inputs itself from a seed the parent sends; every round the seed
+changes (so a cached answer does not pay), and the parent times one request of
+``CALLS_PER_REQUEST`` calls (each request ends with a device synchronisation) in
+each process, alternating which goes first. The ratio of the medians is the
+verdict. After the last round the student's answer on the current inputs comes
+back and is checked against PyTorch's attention in float32, computed here.
+
+A kernel is timed only after its correctness checks passed in the same run: a fast
+wrong answer earns nothing. Timing on the Triton interpreter is never graded (the
+check needs a GPU).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
-from grader.child.measure import attention_flops
+from grader.child.measure import attention_flops, bench_inputs
+from grader.isolation import StudentProcess
 from grader.results import FAILED, NOT_VERIFIED, PASSED
 
 TIMING_CALL_TIMEOUT_S = 600  # compiles and autotunes both kernels before timing
+WARMUP_CALLS = 3
+ROUNDS = 9  # fresh inputs each round
+CALLS_PER_REQUEST = 10  # the request's round trip (~0.1 ms) is then ~1% of a 1 ms kernel
+ANSWER_TOLERANCE = 2e-2  # max |out - float32 attention| for fp16/bf16 outputs of O(1)
+
+
+def _hint() -> str:
+    return ("profile with `course bench`; usual suspects: BLOCK sizes, num_warps/num_stages, masks on every "
+            "block instead of only the boundary ones, exp instead of exp2")
+
+
+def _expected(shape: dict, device: str, seed: int):
+    import torch
+
+    q, k, v = bench_inputs(shape, device, seed)
+    return torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(),
+                                                            is_causal=shape["causal"])
 
 
 def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
-    """Parent side: ask the child to time, then compare the ratio with course.toml's."""
+    """Time the student against the reference solution, both from outside."""
+    from grader.checks.base import call_failure, outcome_result
+
     spec = ctx.check
     if not ctx.timing:
         return ctx.result(NOT_VERIFIED, "timing skipped (--no-timing)")
@@ -26,24 +55,56 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
     if unmet:
         return ctx.result(FAILED, f"not timed: the correctness checks {', '.join(unmet)} must pass first")
     shape = dataclasses.asdict(spec.bench)
-    call = ctx.student.request({"op": "time", "fn": fn, "reference_path": str(ctx.reference_path), "shape": shape,
-                                "device": ctx.device, "warmup": 3, "repeats": 20}, timeout=TIMING_CALL_TIMEOUT_S)
-    ctx.tick()
-    if not call.ok:
-        from grader.checks.base import call_failure, outcome_result
+    course = ctx.manifest.course
+    student = ctx.student
+    with StudentProcess(ctx.reference_path, "course_reference", env={}, root=ctx.manifest.root,
+                        call_timeout=TIMING_CALL_TIMEOUT_S, import_timeout=course.import_timeout_s,
+                        device=ctx.device) as reference:
+        procs = {"student": student, "reference": reference}
 
-        return outcome_result(ctx, call_failure(call, fn))
-    t_student, t_ref = call.extra["t_student"], call.extra["t_reference"]
+        def run(name: str, message: dict):
+            call = procs[name].request(message, timeout=TIMING_CALL_TIMEOUT_S)
+            if not call.ok and name == "reference":
+                raise RuntimeError(f"the reference solution failed to run: {call.status}: {call.error}")
+            return call
+
+        repeat = {"op": "repeat", "fn": fn, "kwargs": {"causal": shape["causal"]}}
+        times: dict[str, list[float]] = {name: [] for name in procs}
+        seed = ctx.seed
+        for round_ in range(ROUNDS + 1):
+            seed = ctx.seed * 1000 + round_
+            for name in procs:
+                call = run(name, {"op": "prepare", "shape": shape, "device": ctx.device, "seed": seed})
+                if not call.ok:
+                    return outcome_result(ctx, call_failure(call, fn))
+            order = list(procs) if round_ % 2 == 0 else list(reversed(procs))
+            for name in order:
+                calls = WARMUP_CALLS if round_ == 0 else CALLS_PER_REQUEST
+                call = run(name, {**repeat, "times": calls})
+                if not call.ok:
+                    return outcome_result(ctx, call_failure(call, fn))
+                if round_ > 0:  # round 0 compiles, autotunes and warms caches
+                    times[name].append(1e3 * call.seconds / calls)
+            ctx.tick()
+        answer = run("student", {**repeat, "times": 1, "keep_output": True})
+    if not answer.ok:
+        return outcome_result(ctx, call_failure(answer, fn))
+    got = answer.value[0] if isinstance(answer.value, (tuple, list)) and answer.value else None
+    expected = _expected(shape, ctx.device, seed)
+    if got is None or not hasattr(got, "shape") or tuple(got.shape) != tuple(expected.shape) \
+            or not float((got.to(expected.device).float() - expected).abs().max()) <= ANSWER_TOLERANCE:
+        return ctx.result(FAILED, f"{fn}'s answer during timing was wrong on fresh inputs ({_describe(shape)})",
+                          hint="the timed calls must compute the answer for the inputs they get; a cached or "
+                               "partial result does not count")
+    t_student, t_ref = statistics.median(times["student"]), statistics.median(times["reference"])
     flops = attention_flops(shape["batch"], shape["heads"], shape["n"], shape["head_dim"], shape["causal"])
     ratio = t_student / t_ref
     summary = (f"{fn} {t_student:.3f} ms ({flops / t_student / 1e9:.0f} TFLOP/s), reference {t_ref:.3f} ms "
                f"({flops / t_ref / 1e9:.0f} TFLOP/s) on {_describe(shape)}: ratio {ratio:.2f}, "
-               f"allowed {spec.max_ratio:.2f}")
+               f"allowed {spec.max_ratio:.2f} (timed from outside both processes)")
     if ratio <= spec.max_ratio:
         return ctx.result(PASSED, summary)
-    return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio,
-                      hint="profile with `course bench`; usual suspects: BLOCK sizes, num_warps/num_stages, "
-                           "masks on every block instead of only the boundary ones, exp instead of exp2")
+    return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio, hint=_hint())
 
 
 def _describe(shape: dict) -> str:

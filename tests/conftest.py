@@ -4,6 +4,7 @@ other settings, a throw-away copy of the course, and finding a check in a report
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -16,13 +17,27 @@ SUBMISSIONS = Path(__file__).parent / "submissions"
 ROOT = load_manifest().root  # the checkout under test
 
 
+SOLUTION_IMPORT = re.compile(r"^from (solutions(?:\.\w+)+) import .*$", re.MULTILINE)
+
+
+def inline_solutions(source: str) -> str:
+    """A test submission may borrow the functions it does not test from the reference
+    (``from solutions.level1.softmax import safe_softmax``). The grader refuses that
+    import in the student's process, so the borrowed module's text is put in front
+    of the submission instead: the submission's own definitions come later and win."""
+    borrowed = []
+    for module in dict.fromkeys(SOLUTION_IMPORT.findall(source)):
+        borrowed.append((ROOT / Path(*module.split("."))).with_suffix(".py").read_text())
+    return "\n\n".join(borrowed + [SOLUTION_IMPORT.sub("", source)])
+
+
 def make_submission(directory: Path, files: dict[str, str | Path]) -> Path:
     """Lay out ``{"level1/softmax.py": source or path}`` under ``directory`` as
     exercises/ is laid out, and return ``directory``."""
     for relative, source in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(source.read_text() if isinstance(source, Path) else source)
+        path.write_text(inline_solutions(source.read_text() if isinstance(source, Path) else source))
     return directory
 
 

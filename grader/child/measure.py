@@ -1,13 +1,11 @@
-"""Measurements that run student code, so they run in the child: the timing of a
-graded kernel and the throughput table of `course bench`.
+"""Measurements that run student code, so they run in the child: the inputs of a
+timed call, and the throughput table of `course bench` (not graded).
 
 FLOP model (forward, Nq = Nk = n): 4 * batch * heads * n^2 * head_dim, half of it
 under causal.
 """
 
 from __future__ import annotations
-
-import statistics
 
 from grader.child.worker import load_module
 
@@ -23,39 +21,15 @@ def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool)
     return flops / 2 if causal else flops
 
 
-def bench_inputs(shape: dict, device: str):
+def bench_inputs(shape: dict, device: str, seed: int = 0):
+    """q, k, v of the timing shape, from ``seed``: the parent makes the same ones to
+    check the answer of a timed call."""
     import torch
 
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(seed)
     dims = (shape["batch"], shape["heads"], shape["n"], shape["head_dim"])
     dtype = getattr(torch, shape["dtype"])
     return tuple(torch.randn(dims, generator=gen, device=device, dtype=dtype) for _ in range(3))
-
-
-def time_interleaved(student, reference, request: dict) -> dict:
-    """Median milliseconds of student and reference on the bench shape (child side)."""
-    import torch
-
-    torch.utils.deterministic.fill_uninitialized_memory = False  # the NaN fill would be timed too
-    shape, fn = request["shape"], request["fn"]
-    q, k, v = bench_inputs(shape, request["device"])
-    kwargs = {"causal": shape["causal"]}
-    runs = {"student": getattr(student, fn), "reference": getattr(reference, fn)}
-    for run in runs.values():  # compile, autotune, warm caches
-        for _ in range(request["warmup"]):
-            run(q, k, v, **kwargs)
-    torch.cuda.synchronize()
-    times = {name: [] for name in runs}
-    for rep in range(request["repeats"]):
-        order = list(runs) if rep % 2 == 0 else list(reversed(runs))  # no position bias
-        for name in order:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            runs[name](q, k, v, **kwargs)
-            end.record()
-            torch.cuda.synchronize()
-            times[name].append(start.elapsed_time(end))
-    return {"student": statistics.median(times["student"]), "reference": statistics.median(times["reference"])}
 
 
 def _sdpa(backend_name: str):

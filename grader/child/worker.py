@@ -1,38 +1,40 @@
-"""The child process that runs student code (``python -m grader.child.worker FD``).
+"""The child process that runs student code (``python -m grader.child FD``).
 
-It imports one student module, then answers calls sent by the parent over the
-socket FD: run a function on the given inputs under the op recorder, and send
-back the raw outputs. It decides nothing: the parent compares the outputs with
-the oracle and scores them. Its stdout and stderr go to a log file the parent
-owns, so whatever student code prints never reaches the grader's own output.
+It imports one student module, then answers requests sent by the parent over the
+socket FD: run a function on the given inputs under the op recorder and send back
+the raw outputs; or repeat a call for timing. It decides nothing: the parent
+compares the outputs with the oracle, measures time and memory from outside, and
+scores. Its stdout and stderr go to a log file the parent owns, so whatever student
+code prints never reaches the grader's own output.
 
-Messages both ways are ``torch.save`` payloads read with ``weights_only=True``:
-plain containers, numbers, strings and tensors, nothing executable.
+Before the student module is imported the worker arms the guard (an audit hook,
+``grader.child.guard``), caps file sizes, and asks to die with its parent.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
+import signal
+import socket
 import sys
 import time
 import traceback
-from multiprocessing.connection import Connection
+
+from grader.child import guard, wire
+
+FILE_SIZE_LIMIT = 64 << 20  # what the child may write to any file, its log included
+PR_SET_PDEATHSIG = 1
 
 
-def encode(message) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(message, buf)
-    return buf.getvalue()
-
-
-def decode(payload: bytes):
-    import torch
-
-    return torch.load(io.BytesIO(payload), weights_only=True)
+def load_module(path, name: str):
+    """Import the file at ``path`` as module ``name`` (solutions and submissions are
+    files, not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def to_device(t, device):
@@ -54,14 +56,15 @@ def _map(value, fn):
 
 
 def _portable(value, devices: list):
-    """Student results as plain data: tensors to the CPU (devices noted), others kept
-    if they are numbers or strings, else replaced by a marker naming their type."""
+    """Student results as plain data: tensors copied to compact CPU storage (a small
+    view of a huge storage must not ship the whole storage), devices noted; numbers
+    and strings kept; anything else replaced by a marker naming its type."""
     import torch
 
     def one(x):
         if isinstance(x, torch.Tensor):
             devices.append(x.device.type)
-            return x.detach().cpu()
+            return x.detach().to("cpu").clone(memory_format=torch.contiguous_format)
         if x is None or isinstance(x, (bool, int, float, str)):
             return x
         return {"unsupported type": type(x).__name__}
@@ -69,14 +72,29 @@ def _portable(value, devices: list):
     return _map(value, one)
 
 
-def load_module(path, name: str):
-    """Import the file at ``path`` as module ``name`` (solutions and submissions are
-    files, not packages)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def student_traceback(err: BaseException, student_file: str) -> str:
+    """The error as a student wants it: the root exception first, then the ones it
+    caused, each with the frames of the student's own file (and the frame that
+    raised, when that is library code)."""
+    chain = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    lines = []
+    for i, exc in enumerate(reversed(chain)):
+        if i:
+            lines.append("which caused:")
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if os.path.realpath(f.filename) == student_file]
+        if frames and frames[-1] not in mine:
+            mine.append(frames[-1])
+        for f in mine:
+            where = os.path.basename(f.filename) if os.path.realpath(f.filename) == student_file else f.filename
+            lines.append(f'  File "{where}", line {f.lineno}, in {f.name}')
+            if f.line:
+                lines.append(f"    {f.line}")
+        lines.append("".join(traceback.format_exception_only(type(exc), exc)).rstrip())
+    return "\n".join(lines)
 
 
 def _snapshot(args, kwargs):
@@ -97,93 +115,132 @@ def _modified(snapshot) -> list[int]:
     return changed
 
 
-def _call(module, request: dict) -> dict:
-    import torch
+class Worker:
+    def __init__(self, module, student_file: str):
+        self.module, self.student_file = module, student_file
+        self.kept: dict[str, object] = {}  # inputs made once for repeated timed calls
 
-    from grader.child.recorder import OpRecorder
+    def _failure(self, err: BaseException) -> dict:
+        if isinstance(err, NotImplementedError):
+            return {"status": "not_implemented", "error": str(err)}
+        if isinstance(err, SystemExit):
+            return {"status": "raised", "error": f"student code called sys.exit({err.code!r})"}
+        return {"status": "raised", "error": student_traceback(err, self.student_file),
+                "guard": isinstance(err, guard.GuardError)}
 
-    fn = getattr(module, request["fn"], None)
-    if fn is None:
-        return {"status": "raised", "error": f"the module defines no function {request['fn']!r}"}
-    device = request["device"]
-    args = _map(request["args"], lambda x: to_device(x, device) if isinstance(x, torch.Tensor) else x)
-    kwargs = _map(request["kwargs"], lambda x: to_device(x, device) if isinstance(x, torch.Tensor) else x)
-    snapshot = _snapshot(args, kwargs)
-    recorder = OpRecorder(request.get("banned"))
-    start = time.perf_counter()
-    try:
-        with recorder:
-            value = fn(*args, **kwargs)
-        if device != "cpu":
+    def _function(self, name: str):
+        fn = getattr(self.module, name, None)
+        if not callable(fn):
+            raise AttributeError(f"the module defines no function {name!r}")
+        return fn
+
+    def call(self, request: dict) -> dict:
+        import torch
+
+        from grader.child.recorder import OpRecorder
+
+        device = request["device"]
+        move = lambda x: to_device(x, device) if isinstance(x, torch.Tensor) else x  # noqa: E731
+        args, kwargs = _map(request["args"], move), _map(request["kwargs"], move)
+        snapshot = _snapshot(args, kwargs)
+        recorder = OpRecorder(request.get("banned"))
+        try:
+            fn = self._function(request["fn"])
+            with recorder:
+                value = fn(*args, **kwargs)
+            if device != "cpu":
+                torch.cuda.synchronize()
+        except BaseException as err:  # noqa: BLE001 - any failure of student code is reported, not fatal
+            return self._failure(err)
+        devices: list[str] = []
+        return {"status": "ok", "value": _portable(value, devices), "devices": devices,
+                "report": recorder.report.to_dict(), "modified": _modified(snapshot)}
+
+    def prepare(self, request: dict) -> dict:
+        """Make timing inputs here from a seed (the parent makes the same ones to check)."""
+        from grader.child.measure import bench_inputs
+
+        self.kept["inputs"] = bench_inputs(request["shape"], request["device"], request["seed"])
+        return {"status": "ok"}
+
+    def repeat(self, request: dict) -> dict:
+        """Call the function ``times`` times on the kept inputs; the parent times the
+        request from outside. With ``keep_output`` the last output comes back."""
+        import torch
+
+        try:
+            fn = self._function(request["fn"])
+            q, k, v = self.kept["inputs"]
+            for _ in range(request["times"]):
+                value = fn(q, k, v, **request["kwargs"])
             torch.cuda.synchronize()
-    except NotImplementedError as err:
-        return {"status": "not_implemented", "error": str(err)}
-    except SystemExit as err:
-        return {"status": "raised", "error": f"student code called sys.exit({err.code!r})"}
-    except BaseException:  # noqa: BLE001 - any failure of student code is reported, not fatal
-        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
-    seconds = time.perf_counter() - start
-    devices: list[str] = []
-    return {
-        "status": "ok",
-        "value": _portable(value, devices),
-        "devices": devices,
-        "report": recorder.report.to_dict(),
-        "modified": _modified(snapshot),
-        "seconds": seconds,
-    }
+        except BaseException as err:  # noqa: BLE001
+            return self._failure(err)
+        if request.get("keep_output"):
+            devices: list[str] = []
+            return {"status": "ok", "value": _portable(value, devices), "devices": devices}
+        return {"status": "ok"}
+
+    def bench(self, request: dict) -> dict:
+        from grader.child.measure import run_bench
+
+        try:
+            return {"status": "ok", **{f"t_{k}": v for k, v in run_bench(self.module, request).items()}}
+        except BaseException as err:  # noqa: BLE001
+            return self._failure(err)
 
 
-def _measure(run) -> dict:
-    """Run a measurement of student code; its results travel as ``t_*`` fields."""
-    try:
-        return {"status": "ok", **{f"t_{key}": value for key, value in run().items()}}
-    except NotImplementedError as err:
-        return {"status": "not_implemented", "error": str(err)}
-    except BaseException:  # noqa: BLE001 - any failure of student code is reported, not fatal
-        return {"status": "raised", "error": traceback.format_exc(limit=-6)}
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the grader dies (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the grader died before we asked
+            os._exit(1)
 
 
-def _time(module, request: dict) -> dict:
-    from grader.child.measure import time_interleaved
+def _limit_file_size() -> None:
+    import resource
 
-    return _measure(lambda: time_interleaved(module, load_module(request["reference_path"], "course_reference"),
-                                             request))
-
-
-def _bench(module, request: dict) -> dict:
-    from grader.child.measure import run_bench
-
-    return _measure(lambda: run_bench(module, request))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
 def main(fd: int) -> None:
-    conn = Connection(fd)
-    init = decode(conn.recv_bytes())
+    sock = socket.socket(fileno=fd)
+    init = wire.decode(wire.read_frame(sock))
+    _die_with_parent()
+    _limit_file_size()
+    policy = guard.Policy.from_message(init["policy"])
+    guard.install(policy)
     import torch
 
     # Uninitialised memory (torch.empty & co.) is filled with NaN, so an output
     # element the student never wrote cannot pass by luck.
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True
+    import grader.child.measure  # noqa: F401 - loaded before the guard arms: it imports triton lazily
+    import grader.child.recorder  # noqa: F401
+    student_file = os.path.realpath(init["path"])
+    sys.stdout.flush()
+    policy.active = True
     try:
         module = load_module(init["path"], init["module"])
-    except BaseException:  # noqa: BLE001
-        conn.send_bytes(encode({"status": "import_error", "error": traceback.format_exc(limit=-6)}))
+    except BaseException as err:  # noqa: BLE001
+        wire.send_frame(sock, wire.encode({"status": "import_error", "error": student_traceback(err, student_file)}))
         return
-    conn.send_bytes(encode({"status": "ready"}))
-    handlers = {"call": _call, "time": _time, "bench": _bench}
+    worker = Worker(module, student_file)
+    wire.send_frame(sock, wire.encode({"status": "ready", "pid": os.getpid()}))
+    handlers = {"call": worker.call, "prepare": worker.prepare, "repeat": worker.repeat, "bench": worker.bench}
     while True:
         try:
-            request = decode(conn.recv_bytes())
-        except EOFError:
+            request = wire.decode(wire.read_frame(sock))
+        except wire.FrameError:
             return
-        reply = handlers[request["op"]](module, request)
+        started = time.perf_counter()
+        reply = handlers[request["op"]](request)
+        reply["seconds"] = time.perf_counter() - started
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.send_bytes(encode(reply))
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]))
-    os._exit(0)  # skip interpreter teardown: student threads or atexit hooks must not hang us
+        wire.send_frame(sock, wire.encode(reply))

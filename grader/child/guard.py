@@ -1,0 +1,161 @@
+"""The child's audit hook (PEP 578): what student code may not do, refused as it tries.
+
+An audit hook cannot be removed once installed, and it sees the interpreter's own
+events, so neither a monkeypatch nor another thread gets round it. Installed by the
+worker before the student's module is imported, it refuses:
+
+- importing the grader's parent side (``grader.*`` other than ``grader.child`` and
+  ``grader.contract``, which are the student-facing helpers), ``solutions`` and the
+  course's other packages;
+- opening files under the course root other than the submission itself and the few
+  grader files the child runs; writing anywhere but the child's private directories;
+  reading other processes' ``/proc`` entries;
+- starting processes (on a GPU the compiler tools Triton runs are allowed),
+  sending signals, network sockets, ``ctypes`` calls, and the garbage
+  collector's walks over every object (a way to reach the worker's socket);
+- changing attributes of the grader's own classes (the op recorder).
+
+The hook guards the Python level. Native code (a compiled extension the student
+builds and loads) is outside its reach: the OS-level layers (an unprivileged user,
+PID namespace, `course grade --sandbox`) cover that; docs/GRADING.md has the threat
+model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_SPAWN_EVENTS = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
+                 "subprocess.Popen"}
+_REFUSED_EVENTS = {
+    "ctypes.dlopen": "loading a native library through ctypes",
+    "ctypes.dlsym": "ctypes",
+    "ctypes.call_function": "calling native code through ctypes",
+    "gc.get_objects": "walking every object through gc",
+    "gc.get_referrers": "walking object references through gc",
+    "gc.get_referents": "walking object references through gc",
+    "socket.connect": "network connections",
+    "socket.bind": "network sockets",
+    "socket.sendto": "network sockets",
+    "socket.getaddrinfo": "network look-ups",
+    "os.setuid": "changing user",
+    "os.chmod": "changing file permissions",
+    "os.chown": "changing file ownership",
+    "os.remove": "deleting files",
+    "os.rename": "renaming files",
+    "os.rmdir": "deleting directories",
+    "shutil.rmtree": "deleting directories",
+    "os.symlink": "creating links",
+    "os.link": "creating links",
+    "os.truncate": "truncating files",
+}
+
+
+class GuardError(PermissionError):
+    """Student code tried something the grader refuses."""
+
+
+@dataclass
+class Policy:
+    course_root: str  # resolved; nothing under it may be opened but `readable`
+    readable: tuple[str, ...]  # files or directories under course_root the child may read
+    writable: tuple[str, ...]  # directories the child may write under (its own temp dirs)
+    spawnable: frozenset[str] = frozenset()  # executable names the child may start (Triton's compilers)
+    allowed_imports: tuple[str, ...] = ("grader.child", "grader.contract")
+    refused_imports: tuple[str, ...] = ("grader", "solutions", "exercises", "tests", "kernels")
+    active: bool = field(default=False)  # the worker switches it on just before student code
+
+    @classmethod
+    def from_message(cls, message: dict) -> "Policy":
+        """From the plain lists the parent sends (the wire carries no sets)."""
+        return cls(course_root=str(message["course_root"]), readable=tuple(message["readable"]),
+                   writable=tuple(message["writable"]), spawnable=frozenset(message["spawnable"]))
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _is_write(mode, flags) -> bool:
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def _other_process(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and int(parts[2]) != os.getpid()
+
+
+class Guard:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.root = os.path.realpath(policy.course_root)
+        self.readable = tuple(os.path.realpath(p) for p in policy.readable)
+        self.writable = tuple(os.path.realpath(p) for p in policy.writable)
+        self._busy = False  # the checks below call os functions that may audit too
+
+    def refuse(self, what: str) -> None:
+        raise GuardError(f"the grader does not allow {what} in submitted code")
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if not self.policy.active or self._busy:
+            return
+        self._busy = True
+        try:
+            self._check(event, args)
+        finally:
+            self._busy = False
+
+    def _check(self, event: str, args: tuple) -> None:
+        if event == "import":
+            self._check_import(str(args[0]))
+        elif event == "open":
+            self._check_open(args[0], args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None)
+        elif event in _SPAWN_EVENTS:
+            self._check_spawn(event, args)
+        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            self.refuse("sending signals")
+        elif event in _REFUSED_EVENTS:
+            self.refuse(_REFUSED_EVENTS[event])
+        elif event == "object.__setattr__":
+            owner = args[0]
+            if isinstance(owner, type) and owner.__module__.startswith("grader."):
+                self.refuse(f"changing the grader's {owner.__name__}")
+
+    def _check_import(self, name: str) -> None:
+        if any(name == ok or name.startswith(ok + ".") for ok in self.policy.allowed_imports):
+            return
+        if any(name == bad or name.startswith(bad + ".") for bad in self.policy.refused_imports):
+            raise GuardError(f"the grader does not allow importing {name} in submitted code "
+                             f"(you may import grader.contract)")
+
+    def _check_open(self, path, mode, flags) -> None:
+        if isinstance(path, int):
+            return  # an already-open descriptor: its opening was checked
+        path = os.fsdecode(path)
+        real = os.path.realpath(path)
+        if _is_write(mode, flags) and not _under(real, self.writable) and real != os.devnull:
+            self.refuse(f"writing to {path}")
+        if _under(real, (self.root,)) and not _under(real, self.readable):
+            self.refuse(f"opening {path} (files of the course other than your submission)")
+        if _other_process(real):
+            self.refuse(f"reading {path} (another process)")
+
+    def _check_spawn(self, event: str, args: tuple) -> None:
+        if event in ("subprocess.Popen", "os.posix_spawn") and args:
+            program = args[0]
+            name = os.path.basename(os.fsdecode(program)) if isinstance(program, (str, bytes, os.PathLike)) else ""
+            if name in self.policy.spawnable:
+                return
+        self.refuse("starting processes")
+
+
+def install(policy: Policy) -> Guard:
+    """Install the hook for the rest of this process; flip ``policy.active`` to arm it."""
+    guard = Guard(policy)
+    sys.addaudithook(guard)
+    return guard
