@@ -27,6 +27,7 @@ import functools
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -191,7 +192,7 @@ class StudentProcess:
         readable = [str(submission), str(package / "__init__.py"), str(package / "contract.py"),
                     str(package / "child"), str(package / "__pycache__"), sys.prefix, *libraries,
                     *(str(p) for p in self.readable)]
-        return {"course_root": root, "readable": readable, "writable": [self._private],
+        return {"course_root": root, "student_file": os.path.realpath(submission), "readable": readable, "writable": [self._private],
                 "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}
 
     def _argv(self, fd: int) -> list[str]:
@@ -302,11 +303,13 @@ class StudentProcess:
         self._new_output()  # discard what was printed before this request
         baseline = self._reset_peak() if measure_memory else None
         started = time.monotonic()
+        request_id = secrets.randbits(63)
         try:
-            wire.send_frame(self._sock, wire.encode(message))
+            wire.send_frame(self._sock, wire.encode({**message, "id": request_id}))
         except OSError:
             return self._died()
-        result = self._receive(self._timeout(self.call_timeout if timeout is None else timeout), during="call")
+        result = self._receive(self._timeout(self.call_timeout if timeout is None else timeout), during="call",
+                               request_id=request_id)
         result.seconds = time.monotonic() - started
         if baseline is not None and result.ok:
             peak = self._status_kib("VmHWM")
@@ -318,7 +321,7 @@ class StudentProcess:
         return self.request({"op": "call", "fn": fn, "args": list(args), "kwargs": kwargs or {},
                              "device": device, "banned": banned or {}}, measure_memory=measure_memory)
 
-    def _receive(self, timeout: float, during: str) -> CallResult:
+    def _receive(self, timeout: float, during: str, request_id: int | None = None) -> CallResult:
         try:
             payload = wire.read_frame(self._sock, deadline=time.monotonic() + timeout, max_bytes=MAX_REPLY_BYTES)
         except wire.FrameError as err:
@@ -335,14 +338,16 @@ class StudentProcess:
         except OSError:
             return self._died()
         try:
-            return self._validated(wire.decode(payload))
+            return self._validated(wire.decode(payload), request_id)
         except Exception as err:  # noqa: BLE001 - a forged or broken reply is the child's fault
             self.close()
             return CallResult("crashed", error=f"the child sent an unreadable reply ({type(err).__name__}: {err})")
 
-    def _validated(self, reply) -> CallResult:
+    def _validated(self, reply, request_id: int | None) -> CallResult:
         if not isinstance(reply, dict) or reply.get("status") not in STATUSES:
             raise ValueError("not a reply")
+        if request_id is not None and reply.get("id") != request_id:
+            raise ValueError("a reply to another request")
         devices = reply.get("devices", [])
         modified = reply.get("modified", [])
         if not (isinstance(devices, list) and all(isinstance(d, str) for d in devices)

@@ -12,7 +12,8 @@ worker before the student's module is imported, it refuses:
   reading other processes' ``/proc`` entries;
 - starting processes (on a GPU the compiler tools Triton runs are allowed),
   sending signals, network sockets, ``ctypes`` calls, and the garbage
-  collector's walks over every object (a way to reach the worker's socket);
+  collector's walks over every object and the inspection of the call stack (ways to
+  reach the worker's frames, its socket and its requests);
 - changing attributes of the grader's own classes (the op recorder).
 
 The hook guards the Python level. Native code (a compiled extension the student
@@ -23,8 +24,10 @@ model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -54,6 +57,13 @@ _REFUSED_EVENTS = {
 }
 
 
+# Attributes that lead from a traceback, generator or frame to the frames that called
+# student code (the worker's, with its socket and requests).
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "f_back", "gi_frame", "cr_frame", "ag_frame", "f_locals", "f_globals"})
+_FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
+_STDLIB = os.path.dirname(os.__file__)
+
+
 class GuardError(PermissionError):
     """Student code tried something the grader refuses."""
 
@@ -61,6 +71,7 @@ class GuardError(PermissionError):
 @dataclass
 class Policy:
     course_root: str  # resolved; nothing under it may be opened but `readable`
+    student_file: str  # the submission's real path: frames there may not inspect the stack
     readable: tuple[str, ...]  # files or directories under course_root the child may read
     writable: tuple[str, ...]  # directories the child may write under (its own temp dirs)
     spawnable: frozenset[str] = frozenset()  # executable names the child may start (Triton's compilers)
@@ -71,7 +82,8 @@ class Policy:
     @classmethod
     def from_message(cls, message: dict) -> "Policy":
         """From the plain lists the parent sends (the wire carries no sets)."""
-        return cls(course_root=str(message["course_root"]), readable=tuple(message["readable"]),
+        return cls(course_root=str(message["course_root"]), student_file=str(message["student_file"]),
+                   readable=tuple(message["readable"]),
                    writable=tuple(message["writable"]), spawnable=frozenset(message["spawnable"]))
 
 
@@ -96,13 +108,29 @@ class Guard:
         self.root = os.path.realpath(policy.course_root)
         self.readable = tuple(os.path.realpath(p) for p in policy.readable)
         self.writable = tuple(os.path.realpath(p) for p in policy.writable)
+        self._worker_thread = threading.get_ident()
+        self._trusted = False  # the worker's own code between student calls (its thread only)
         self._busy = False  # the checks below call os functions that may audit too
 
     def refuse(self, what: str) -> None:
         raise GuardError(f"the grader does not allow {what} in submitted code")
 
+    @contextlib.contextmanager
+    def trusted(self):
+        """The worker's own code (formatting a traceback reads frames). Only the
+        worker's thread is let through: threads student code started stay guarded.
+        Student code cannot reach this object: it lives in the worker's frames,
+        which the guard keeps it from inspecting."""
+        self._trusted = True
+        try:
+            yield
+        finally:
+            self._trusted = False
+
     def __call__(self, event: str, args: tuple) -> None:
         if not self.policy.active or self._busy:
+            return
+        if self._trusted and threading.get_ident() == self._worker_thread:
             return
         self._busy = True
         try:
@@ -121,10 +149,26 @@ class Guard:
             self.refuse("sending signals")
         elif event in _REFUSED_EVENTS:
             self.refuse(_REFUSED_EVENTS[event])
+        elif event in _FRAME_EVENTS or (event == "object.__getattr__" and args[1] in _FRAME_ATTRIBUTES):
+            if self._asked_by_student():
+                self.refuse("inspecting the call stack (the grader's frames)")
         elif event == "object.__setattr__":
             owner = args[0]
             if isinstance(owner, type) and owner.__module__.startswith("grader."):
                 self.refuse(f"changing the grader's {owner.__name__}")
+
+    def _asked_by_student(self) -> bool:
+        """Whether the nearest caller outside the standard library is the student's
+        file. Triton and torch read frames for their own purposes (the interpreter
+        looks up a kernel's globals); student code may not, not even through
+        ``inspect``, which is standard library."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name != __file__ and not (name.startswith("<frozen") or name.startswith(_STDLIB)):
+                return os.path.realpath(name) == self.policy.student_file
+            frame = frame.f_back
+        return False
 
     def _check_import(self, name: str) -> None:
         if any(name == ok or name.startswith(ok + ".") for ok in self.policy.allowed_imports):
