@@ -101,15 +101,36 @@ class Manifest:
                 return ex
         raise KeyError(exercise_id)
 
-    def select(self, target: str) -> tuple[ExerciseSpec, ...]:
-        """Exercises named by a CLI target: 'all', 'level2' or 'level2.flash_v2'."""
+    def select(self, target: str, directory: Path | None = None) -> tuple[ExerciseSpec, ...]:
+        """Exercises named by a CLI target: 'all', 'level2', 'level2.flash_v2', or the
+        path of an exercise's file under ``directory`` (the directory being graded,
+        default exercises/), relative to the working directory or absolute, such as
+        exercises/level2/flash_v2.py. Raises KeyError naming what would be valid."""
         if target == "all":
             return self.exercises
+        if is_file_target(target):
+            return (self._exercise_at(target, self.root / "exercises" if directory is None else Path(directory)),)
         chosen = tuple(ex for ex in self.exercises if target in (ex.id, ex.level))
         if not chosen:
             known = ", ".join(["all"] + [lv.id for lv in self.levels] + [ex.id for ex in self.exercises])
-            raise KeyError(f"unknown target {target!r}; choose one of: {known}")
+            raise KeyError(f"unknown target {target!r}; choose one of: {known}, or an exercise's file")
         return chosen
+
+    def _exercise_at(self, target: str, directory: Path) -> ExerciseSpec:
+        path, directory = Path(target).resolve(), directory.resolve()
+        if not path.is_relative_to(directory):
+            raise KeyError(f"{target} is not under {directory}, the directory being graded")
+        relative = path.relative_to(directory).as_posix()
+        for ex in self.exercises:
+            if ex.file == relative:
+                return ex
+        raise KeyError(f"no exercise is graded from {relative}; exercises' files: "
+                       + ", ".join(ex.file for ex in self.exercises))
+
+
+def is_file_target(target: str) -> bool:
+    """A target written as a file (exercises/level1/softmax.py), not an id (level1.softmax)."""
+    return "/" in target or os.sep in target or target.endswith((".py", ".cu"))
 
 
 def _build(cls, table: Any, where: str, **extra):

@@ -1,4 +1,10 @@
-"""Render a GradeReport: a rich table, the spec's JSON, or Gradescope's results.json.
+"""Render a GradeReport: the terminal report, the spec's JSON, or Gradescope's results.json.
+
+The terminal report reads at 80 columns and through a pipe: one line per exercise
+and per check (name, status, points), and under each check that did not pass its
+message, indented, at the full width of the terminal: summary, smallest failing
+example, error against allowed (once), hint, details. It ends with the score line,
+which states bonus points apart and the points this machine could not verify.
 
 All terminal output goes through `console` (stdout) and `err_console` (stderr:
 progress and errors), so `--format json` can keep stdout to one JSON object.
@@ -9,13 +15,14 @@ from __future__ import annotations
 import io
 import json
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
 from grader.manifest import CheckSpec, ExerciseSpec
-from grader.results import CheckResult, GradeReport
+from grader.results import PASSED, CheckResult, GradeReport
 from grader.runner import Progress
 
 console = Console(highlight=False)
@@ -29,24 +36,71 @@ STATUS_STYLE = {
     "timeout": "red",
     "error": "bold red",
 }
+STATUS_WIDTH = max(map(len, STATUS_STYLE))
+POINTS_WIDTH = 7  # "15/15", or "bonus" on a bonus exercise's row
+DETAILS_INDENT = 6
 
 
-def table(report: GradeReport) -> Table:
-    t = Table(title=f"course grade {report.target}  (device {report.device}, seed {report.seed})",
-              show_lines=True, title_justify="left")
-    t.add_column("exercise", no_wrap=True)
-    t.add_column("check", no_wrap=True)
-    t.add_column("status", no_wrap=True)
-    t.add_column("points", justify="right", no_wrap=True)
-    t.add_column("details")
+def _row(label: Text, status: str, points: str) -> Table:
+    """One line: a label that takes the width left, then status and points."""
+    row = Table.grid(expand=True, padding=(0, 1))
+    row.add_column(ratio=1, overflow="fold")
+    row.add_column(width=STATUS_WIDTH, no_wrap=True)
+    row.add_column(width=POINTS_WIDTH, justify="right", no_wrap=True)
+    row.add_row(label, Text(status, style=STATUS_STYLE[status]), points)
+    return row
+
+
+class _Indented:
+    """Text wrapped to the console's width less an indent, each line indented and
+    nothing padded on the right (rich's Padding pads every line to the full width,
+    which leaves trailing spaces in piped output)."""
+
+    def __init__(self, text: Text, indent: int):
+        self.text, self.indent = text, indent
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions):
+        for line in self.text.wrap(console, max(options.max_width - self.indent, 20)):
+            line.rstrip()
+            yield Segment(" " * self.indent)
+            yield from line.render(console)
+            yield Segment.line()
+
+
+def _details(check: CheckResult, check_id: str, repro: bool) -> _Indented:
+    text = Text(check.message)
+    if repro and check.repro:
+        text.append(f"\nrebuild the failing call: course repro {check_id}", style="bold")
+    return _Indented(text, DETAILS_INDENT)
+
+
+def score_lines(report: GradeReport) -> list[str]:
+    """'score 54/60, plus bonus 3/5 (seed 20240601): some checks did not pass', then
+    one line per reason some points were not verified here."""
+    regular = report.score - report.bonus_score
+    bonus = f", plus bonus {report.bonus_score}/{report.bonus_max_score}" if report.bonus_max_score else ""
+    verdict = "everything verifiable passed" if report.all_verified_passed else "some checks did not pass"
+    lines = [f"score {regular}/{report.max_score}{bonus} (seed {report.seed_label}): {verdict}"]
+    return lines + report.not_verified_notes()
+
+
+def render(report: GradeReport, *, repro: bool = False) -> RenderableType:
+    """The terminal report. ``repro``: the failures' scripts were saved, so point to
+    `course repro` under each failure that has one."""
+    parts: list[RenderableType] = [
+        Text(f"course grade {report.target}  (device {report.device}, seed {report.seed_label})", style="bold"),
+        Text(""),
+    ]
     for ex in report.exercises:
-        for i, c in enumerate(ex.checks):
-            t.add_row(ex.id if i == 0 else "", c.name, Text(c.status, style=STATUS_STYLE[c.status]),
-                      f"{c.score}/{c.max_score}", Text(c.message))
-    t.add_section()
-    bonus = f" (incl. {report.bonus_score} bonus)" if report.bonus_score else ""
-    t.add_row("total", "", "", f"{report.score}/{report.max_score}", f"bonus exercises add to the score, not to the maximum{bonus}" if bonus else "")
-    return t
+        label = Text(ex.id + (" (bonus)" if ex.bonus else ""), style="bold")
+        parts.append(_row(label, ex.status, f"{ex.score}/{ex.max_score}"))
+        for c in ex.checks:
+            parts.append(_row(Text("  " + c.name), c.status, f"{c.score}/{c.max_score}"))
+            if c.status != PASSED:
+                parts.append(_details(c, f"{ex.id}.{c.name}", repro))
+    parts.append(Text(""))
+    parts += [Text(line, style="bold" if i == 0 else "") for i, line in enumerate(score_lines(report))]
+    return Group(*parts)
 
 
 def to_json(report: GradeReport) -> str:
@@ -67,13 +121,14 @@ def to_gradescope(report: GradeReport) -> str:
         for ex in report.exercises
         for c in ex.checks
     ]
-    return json.dumps({"score": report.score, "max_score": report.max_score, "tests": tests}, indent=2)
+    return json.dumps({"score": report.score, "max_score": report.max_score, "output": "\n".join(score_lines(report)),
+                       "tests": tests}, indent=2)
 
 
-def render_text(report: GradeReport, width: int = 120) -> str:
-    """The table as plain text (for --output FILE)."""
+def render_text(report: GradeReport, width: int = 100) -> str:
+    """The terminal report as plain text (for --output FILE)."""
     plain = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-    plain.print(table(report))
+    plain.print(render(report))
     return plain.export_text()
 
 

@@ -7,6 +7,7 @@ check its own verdict, and a check that cannot run here is `not verified here`.
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
                               reference_path=manifest.root / "solutions" / exercise.file,
                               timing=timing, tick=progress.tick,
                               earlier={c.name: c for c in result.checks})
+                started = time.perf_counter()
                 check = _run_check(ctx)
+                check.seconds = time.perf_counter() - started
             progress.finish(check)
             result.checks.append(check)
     return result

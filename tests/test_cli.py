@@ -1,5 +1,6 @@
 """The `course` command through Click's CliRunner: list, doctor, grade (exit codes,
-usage errors, the JSON and Gradescope formats, --seed) and reset.
+usage errors, targets given as files, the JSON and Gradescope formats, --seed) and
+reset.
 
 Runs that grade the stubs or write files use `course_copy`, a throw-away course root
 reached through $COURSE_ROOT, so the checkout's exercises/ and .course/ are never
@@ -9,6 +10,7 @@ touched.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import torch
 from click.testing import CliRunner, Result
 
 from conftest import SUBMISSIONS, make_submission, set_course_setting
+from grader import report
 from grader.cli import main
 from grader.manifest import load_manifest
 from grader.stubs import stub_for
@@ -42,11 +45,46 @@ def test_list_shows_every_exercise_with_its_points():
         assert f" {exercise.max_score} " in row, row
 
 
-def test_list_shows_the_last_result(course_copy: Path):
+def test_list_shows_the_last_result(course_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    wide_console(monkeypatch)
     assert course("grade", "level1.merge", "--format", "json", "--examples", EXAMPLES).exit_code == 1
     row = next(line for line in course("list").stdout.splitlines() if " level1.merge " in line)
-    assert "not implemented 0/" in row, row
+    assert "not implemented 0/9 on" in row, row
     assert "not graded yet" not in row
+
+
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows on one line each: CliRunner's output is no terminal, so rich assumes 80 columns."""
+    monkeypatch.setattr(report.console, "width", 200)
+
+
+def test_list_shows_level_totals_and_gpu_only_points(monkeypatch: pytest.MonkeyPatch):
+    wide_console(monkeypatch)
+    manifest = load_manifest()
+    lines = [line.strip() for line in course("list").stdout.splitlines()]
+    for level in manifest.levels:
+        exercises = [e for e in manifest.exercises if e.level == level.id]
+        regular = sum(e.max_score for e in exercises if not e.bonus)
+        bonus = sum(e.max_score for e in exercises if e.bonus)
+        gpu = sum(c.points for e in exercises for c in e.checks if c.needs != "cpu")
+        row = next(line for line in lines if line.startswith(f"{level.id} total"))
+        points = f"{regular} + {bonus} bonus" if bonus else str(regular)
+        assert re.split(r"\s{2,}", row)[1:] == [points] + ([str(gpu)] if gpu else []), row
+    total = next(line for line in lines if line.startswith("course total:"))
+    assert f"{sum(e.max_score for e in manifest.exercises if not e.bonus)} points" in total
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_list_tells_failed_points_from_points_that_need_a_gpu(course_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Triton stub on a CPU machine: its CPU checks are not implemented, its GPU
+    checks not verified; the row says which is which."""
+    wide_console(monkeypatch)
+    exercise = load_manifest().exercise("level2.flash_v2_triton")
+    cpu = sum(c.points for c in exercise.checks if c.needs == "cpu")
+    gpu = exercise.max_score - cpu
+    assert course("grade", "level2.flash_v2_triton", "--examples", "2").exit_code == 1
+    row = next(line for line in course("list").stdout.splitlines() if " level2.flash_v2_triton " in line)
+    assert f"not implemented 0/{cpu} on cpu; {gpu} pts need a CUDA GPU" in row, row
 
 
 def test_doctor_exits_0_and_reports_torch():
@@ -74,9 +112,13 @@ def test_grade_solutions_gives_full_marks_in_the_spec_json_schema():
         assert exercise["status"] == "passed"
         assert exercise["score"] == exercise["max_score"] == sum(c["max_score"] for c in exercise["checks"])
         for check in exercise["checks"]:
-            assert set(check) == {"name", "status", "score", "max_score", "message"}
+            # the spec's fields, and the structured ones a check may add
+            assert set(check) == {"name", "status", "score", "max_score", "message",
+                                  "example", "error", "allowed", "hint", "seconds"}
             assert check["status"] == "passed" and check["score"] == check["max_score"] > 0
             assert isinstance(check["message"], str) and check["message"]
+            assert (check["example"], check["error"], check["allowed"], check["hint"]) == ("", None, None, "")
+            assert isinstance(check["seconds"], float) and 0 < check["seconds"] < 600
     assert data["score"] == data["max_score"] == sum(e["max_score"] for e in data["exercises"]) > 0
 
 
@@ -146,6 +188,64 @@ def test_gradescope_results_json(tmp_path: Path):
     assert data["score"] == sum(t["score"] for t in tests) > 0
 
 
+def test_failing_json_check_has_its_structured_fields(tmp_path: Path):
+    submission = make_submission(tmp_path / "submission", {
+        "level1/softmax.py": SUBMISSIONS / "level1" / "softmax" / "online_no_rescale.py"})
+    result = course("grade", "level1.softmax", "--submission", str(submission), "--format", "json",
+                    "--examples", EXAMPLES)
+    assert result.exit_code == 1, result.output
+    check = next(c for c in json.loads(result.stdout)["exercises"][0]["checks"] if c["name"] == "online_softmax")
+    assert check["status"] == "failed"
+    assert check["example"].startswith("x[") and check["example"] in check["message"]
+    assert check["error"] > check["allowed"] > 0
+    assert "rescale" in check["hint"] and check["hint"] in check["message"]
+    assert check["seconds"] > 0
+
+
+# ----------------------------------------------------------------------------- targets given as files
+
+
+def test_grade_accepts_an_exercise_file_relative_or_absolute(course_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(course_copy)
+    for target in ("exercises/level1/merge.py", str(course_copy / "exercises" / "level1" / "merge.py")):
+        result = course("grade", target, "--format", "json", "--examples", "2")
+        assert result.exit_code == 1, result.output  # the stubs: not implemented
+        data = json.loads(result.stdout)
+        assert data["target"] == "level1.merge"
+        assert [e["id"] for e in data["exercises"]] == ["level1.merge"]
+    monkeypatch.chdir(course_copy / "exercises" / "level1")
+    assert json.loads(course("grade", "merge.py", "--format", "json", "--examples", "2").stdout)["target"] \
+        == "level1.merge"
+
+
+def test_grade_accepts_a_file_under_the_submission_dir(tmp_path: Path):
+    submission = make_submission(tmp_path / "submission", {
+        "level1/softmax.py": SUBMISSIONS / "level1" / "softmax" / "online_no_rescale.py"})
+    result = course("grade", str(submission / "level1" / "softmax.py"), "--submission", str(submission),
+                    "--format", "json", "--examples", "2")
+    assert [e["id"] for e in json.loads(result.stdout)["exercises"]] == ["level1.softmax"]
+
+
+def test_select_by_file():
+    manifest = load_manifest()
+    exercises = manifest.root / "exercises"
+    assert [e.id for e in manifest.select(str(exercises / "level2" / "flash_v2.py"))] == ["level2.flash_v2"]
+    solutions = manifest.root / "solutions"
+    assert [e.id for e in manifest.select(str(solutions / "level1" / "softmax.py"), solutions)] == ["level1.softmax"]
+    with pytest.raises(KeyError, match="not under"):
+        manifest.select(str(solutions / "level1" / "softmax.py"))  # exercises/ is the one graded
+    with pytest.raises(KeyError, match="no exercise is graded from level1/nothing.py"):
+        manifest.select(str(exercises / "level1" / "nothing.py"))
+
+
+def test_a_file_outside_the_graded_dir_is_a_usage_error(tmp_path: Path):
+    stray = tmp_path / "softmax.py"
+    stray.write_text("")
+    result = course("grade", str(stray))
+    assert result.exit_code == 2
+    assert str(stray) in result.stderr and "not under" in result.stderr
+
+
 @pytest.mark.slow
 def test_seed_reproduces_the_report(course_copy: Path, tmp_path: Path):
     """With shrinking cut to nothing, the failure reported is the first one drawn, so
@@ -161,7 +261,13 @@ def test_seed_reproduces_the_report(course_copy: Path, tmp_path: Path):
         assert result.exit_code == 1, result.output
         return json.loads(result.stdout)
 
-    first, again, other = run("7"), run("7"), run("8")
+    def without_timings(report: dict) -> dict:
+        for exercise in report["exercises"]:
+            for check in exercise["checks"]:
+                check.pop("seconds")
+        return report
+
+    first, again, other = (without_timings(run(seed)) for seed in ("7", "7", "8"))
     assert first == again
     assert (first["seed"], other["seed"]) == (7, 8)
 

@@ -8,13 +8,15 @@ from pathlib import Path
 import click
 
 from grader import history
-from grader.manifest import ManifestError, load_manifest
-from grader.report import ProgressDisplay, console, err_console, render_text, table, to_gradescope, to_json
+from grader.manifest import ManifestError, is_file_target, load_manifest
+from grader.report import ProgressDisplay, console, err_console, render, render_text, score_lines, to_gradescope, \
+    to_json
 from grader.runner import grade as run_grade, resolve_device
 
 EPILOG = """\b
 Examples:
   course grade level1                     grade your exercises/level1
+  course grade exercises/level1/softmax.py   one exercise, named by its file
   course grade level2.flash_v2 --seed 7   one exercise, other random examples
   course grade all --solutions            the reference solutions (full marks)
   course grade level1 --format json       one JSON object on stdout
@@ -35,12 +37,14 @@ Examples:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE.")
 @click.option("--no-timing", is_flag=True, help="Skip the timing checks.")
 def grade(target, solutions, submission, device, examples, seed, fmt, output, no_timing) -> None:
-    """Grade TARGET: all, a level (level2) or an exercise (level2.flash_v2)."""
+    """Grade TARGET: all, a level (level2), an exercise (level2.flash_v2) or an
+    exercise's file (exercises/level2/flash_v2.py, or one under --submission DIR)."""
     if solutions and submission:
         raise click.UsageError("--solutions and --submission are mutually exclusive")
     try:
         manifest = load_manifest()
-        manifest.select(target)
+        graded = submission or manifest.root / ("solutions" if solutions else "exercises")
+        chosen = manifest.select(target, graded)
         resolve_device(device)
     except ManifestError as err:
         raise click.ClickException(f"course.toml: {err}") from None
@@ -48,21 +52,19 @@ def grade(target, solutions, submission, device, examples, seed, fmt, output, no
         raise click.BadParameter(err.args[0], param_hint="TARGET") from None
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if is_file_target(target):
+        target = chosen[0].id
     with ProgressDisplay() as progress:
         report = run_grade(target, submission=submission, solutions=solutions, device=device, seed=seed,
                            examples=examples, timing=not no_timing, manifest=manifest, progress=progress)
-    if not solutions and submission is None:
+    own = not solutions and submission is None  # the student's exercises/: remembered for list and repro
+    if own:
         history.save(manifest.root, report)
-    text = {"json": to_json, "gradescope": to_gradescope, "table": render_text}[fmt](report)
     if output is not None:
-        output.write_text(text)
-        err_console.print(f"wrote {output}")
+        output.write_text({"json": to_json, "gradescope": to_gradescope, "table": render_text}[fmt](report))
+        err_console.print(f"wrote {output}", *score_lines(report), sep="\n")
     elif fmt == "table":
-        console.print(table(report))
+        console.print(render(report, repro=own))
     else:
-        click.echo(text)
-    if fmt == "table":
-        verdict = "everything verifiable passed" if report.all_verified_passed else "some checks did not pass"
-        bonus = f", {report.bonus_score} of them bonus" if report.bonus_score else ""
-        err_console.print(f"score {report.score}/{report.max_score}{bonus}: {verdict} (seed {report.seed})")
+        click.echo(to_json(report) if fmt == "json" else to_gradescope(report))
     sys.exit(0 if report.all_verified_passed else 1)
