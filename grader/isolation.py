@@ -23,6 +23,7 @@ Memory is measured from outside: the parent resets the child's peak RSS through
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,6 +159,15 @@ def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
     return argv
 
 
+_LIVE: "weakref.WeakSet[StudentProcess]" = weakref.WeakSet()
+
+
+def terminate_all() -> None:
+    """Kill every student process of this grader and remove its files (SIGTERM)."""
+    for student in list(_LIVE):
+        student.__exit__(None, None, None)
+
+
 class StudentProcess:
     """A lazily (re)started child that imports ``path`` and serves requests."""
 
@@ -181,19 +192,23 @@ class StudentProcess:
         os.close(fd)
         self._log_reader = open(self._log_path, "rb")
         self._import_failure: CallResult | None = None
+        _LIVE.add(self)
 
     # -- lifecycle
 
     def _policy(self, submission: Path) -> dict:
         package = Path(grader.__file__).resolve().parent
-        root = str(self.root)
-        # Installed packages may live under the course root (a .venv in the checkout).
-        libraries = [p for p in sys.path if p and os.path.isdir(p) and not root.startswith(os.path.realpath(p))]
+        protected = [str(self.root)]
+        if (package.parent / "course.toml").is_file():  # the grader runs from a checkout, solutions/ beside it
+            protected.append(str(package.parent))
+        # Installed packages may live under a protected directory (a .venv in the checkout).
+        libraries = [p for p in sys.path if p and os.path.isdir(p)
+                     and not any(root.startswith(os.path.realpath(p)) for root in protected)]
         readable = [str(submission), str(package / "__init__.py"), str(package / "contract.py"),
                     str(package / "child"), str(package / "__pycache__"), sys.prefix, *libraries,
                     *(str(p) for p in self.readable)]
-        return {"course_root": root, "student_file": os.path.realpath(submission), "readable": readable, "writable": [self._private],
-                "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}
+        return {"protected": protected, "student_file": os.path.realpath(submission), "readable": readable,
+                "writable": [self._private], "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}
 
     def _argv(self, fd: int) -> list[str]:
         command = [sys.executable, "-m", "grader.child", str(fd)]
@@ -408,7 +423,9 @@ class StudentProcess:
         return self
 
     def __exit__(self, *exc):
+        _LIVE.discard(self)
         self.close()
         self._log_reader.close()
-        os.unlink(self._log_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._log_path)
         shutil.rmtree(self._private, ignore_errors=True)

@@ -14,6 +14,7 @@ from grader.manifest import Manifest, load_manifest
 from grader.results import CheckResult, GradeReport
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
+HOSTILE = Path(__file__).parent / "hostile"  # submissions that attack the grader
 ROOT = load_manifest().root  # the checkout under test
 
 

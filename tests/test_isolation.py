@@ -3,7 +3,7 @@ result is contained: that exercise scores zero with the honest status, the other
 exercises of the same run are still graded, and the report (API and CLI JSON) is
 the grader's own.
 
-Each hostile module under tests/submissions/hostile/ is submitted as
+Each hostile module under tests/hostile/ is submitted as
 level1/softmax.py beside a correct level1/merge.py (a copy of the reference
 solution) and no level1/naive_attention.py, then "level1" is graded.
 """
@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import grader
-from conftest import ROOT, SUBMISSIONS, make_submission, with_course_settings
+from conftest import HOSTILE, ROOT, make_submission, with_course_settings
 from grader.cli import main
 from grader.results import GradeReport
 
@@ -31,7 +31,7 @@ FORGED = '{"score": 23, "max_score": 23}'
 
 @dataclass(frozen=True)
 class Hostile:
-    module: str  # file stem under tests/submissions/hostile/
+    module: str  # file stem under tests/hostile/
     status: str  # what every softmax check must report
     phrases: tuple[str, ...]  # each must appear in every softmax check's message
 
@@ -39,7 +39,7 @@ class Hostile:
         return self.module
 
 
-HOSTILE = [
+CASES = [
     Hostile("raises", "error", ("raised an exception", "student bug: index out of range")),
     Hostile("sys_exit", "error", ("sys.exit(3)",)),
     Hostile("exit_at_import", "error", ("importing softmax.py failed", "exited with status 1")),
@@ -52,7 +52,7 @@ HOSTILE = [
 
 def hostile_submission(directory: Path, module: str) -> Path:
     return make_submission(directory, {
-        "level1/softmax.py": SUBMISSIONS / "hostile" / f"{module}.py",
+        "level1/softmax.py": HOSTILE / f"{module}.py",
         "level1/merge.py": ROOT / "solutions" / "level1" / "merge.py",
     })
 
@@ -92,7 +92,7 @@ def assert_contained(report: GradeReport, hostile: Hostile) -> None:
 
 
 @pytest.mark.parametrize("hostile", [pytest.param(h, marks=pytest.mark.slow) if h.module == "hang" else h
-                                     for h in HOSTILE], ids=str)
+                                     for h in CASES], ids=str)
 def test_hostile_student_code_is_contained(hostile: Hostile, tmp_path: Path, capfd: pytest.CaptureFixture):
     manifest = with_course_settings(call_timeout_s=CALL_TIMEOUT_S) if hostile.module == "hang" else None
     started = time.monotonic()
@@ -108,7 +108,7 @@ def test_hostile_student_code_is_contained(hostile: Hostile, tmp_path: Path, cap
         assert elapsed < 45, "the hang should cost a few call timeouts, not the 60 s sleeps"
 
 
-@pytest.mark.parametrize("hostile", [h for h in HOSTILE if h.module in ("forged_print", "exit_at_import")], ids=str)
+@pytest.mark.parametrize("hostile", [h for h in CASES if h.module in ("forged_print", "exit_at_import")], ids=str)
 @pytest.mark.usefixtures("course_copy")  # whatever the CLI writes goes to a throw-away course root
 def test_cli_json_is_one_honest_object(hostile: Hostile, tmp_path: Path, capfd: pytest.CaptureFixture):
     """`course grade level1 --format json`: stdout is exactly the JSON report, with the

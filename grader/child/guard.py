@@ -70,9 +70,9 @@ class GuardError(PermissionError):
 
 @dataclass
 class Policy:
-    course_root: str  # resolved; nothing under it may be opened but `readable`
+    protected: tuple[str, ...]  # the course root (and the grader's checkout): nothing under them may be opened but `readable`
     student_file: str  # the submission's real path: frames there may not inspect the stack
-    readable: tuple[str, ...]  # files or directories under course_root the child may read
+    readable: tuple[str, ...]  # files or directories under `protected` the child may read
     writable: tuple[str, ...]  # directories the child may write under (its own temp dirs)
     spawnable: frozenset[str] = frozenset()  # executable names the child may start (Triton's compilers)
     allowed_imports: tuple[str, ...] = ("grader.child", "grader.contract")
@@ -82,7 +82,7 @@ class Policy:
     @classmethod
     def from_message(cls, message: dict) -> "Policy":
         """From the plain lists the parent sends (the wire carries no sets)."""
-        return cls(course_root=str(message["course_root"]), student_file=str(message["student_file"]),
+        return cls(protected=tuple(message["protected"]), student_file=str(message["student_file"]),
                    readable=tuple(message["readable"]),
                    writable=tuple(message["writable"]), spawnable=frozenset(message["spawnable"]))
 
@@ -105,7 +105,7 @@ def _other_process(path: str) -> bool:
 class Guard:
     def __init__(self, policy: Policy):
         self.policy = policy
-        self.root = os.path.realpath(policy.course_root)
+        self.protected = tuple(os.path.realpath(p) for p in policy.protected)
         self.readable = tuple(os.path.realpath(p) for p in policy.readable)
         self.writable = tuple(os.path.realpath(p) for p in policy.writable)
         self._worker_thread = threading.get_ident()
@@ -184,7 +184,7 @@ class Guard:
         real = os.path.realpath(path)
         if _is_write(mode, flags) and not _under(real, self.writable) and real != os.devnull:
             self.refuse(f"writing to {path}")
-        if _under(real, (self.root,)) and not _under(real, self.readable):
+        if _under(real, self.protected) and not _under(real, self.readable):
             self.refuse(f"opening {path} (files of the course other than your submission)")
         if _other_process(real):
             self.refuse(f"reading {path} (another process)")

@@ -97,6 +97,23 @@ def student_traceback(err: BaseException, student_file: str) -> str:
     return "\n".join(lines)
 
 
+_RECORDER_METHODS: dict = {}  # the op recorder's methods as they were before student code loaded
+
+
+def _keep_recorder_methods() -> None:
+    from grader.child.recorder import OpRecorder
+
+    _RECORDER_METHODS.update({name: value for name, value in vars(OpRecorder).items() if callable(value)})
+    _RECORDER_METHODS["base"] = OpRecorder
+
+
+def _pristine_recorder_class():
+    """A fresh subclass carrying the recorder's original methods: patching the
+    OpRecorder class (a monkeypatch in student code) changes nothing here."""
+    methods = {k: v for k, v in _RECORDER_METHODS.items() if k != "base"}
+    return type("OpRecorder", (_RECORDER_METHODS["base"],), methods)
+
+
 def _snapshot(args, kwargs):
     import torch
 
@@ -138,13 +155,11 @@ class Worker:
     def call(self, request: dict) -> dict:
         import torch
 
-        from grader.child.recorder import OpRecorder
-
         device = request["device"]
         move = lambda x: to_device(x, device) if isinstance(x, torch.Tensor) else x  # noqa: E731
         args, kwargs = _map(request["args"], move), _map(request["kwargs"], move)
         snapshot = _snapshot(args, kwargs)
-        recorder = OpRecorder(request.get("banned"))
+        recorder = _pristine_recorder_class()(request.get("banned"))
         try:
             fn = self._function(request["fn"])
             with recorder:
@@ -222,7 +237,7 @@ def main(fd: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = True
     import grader.child.measure  # noqa: F401 - loaded before the guard arms: it imports triton lazily
-    import grader.child.recorder  # noqa: F401
+    _keep_recorder_methods()
     student_file = os.path.realpath(init["path"])
     sys.stdout.flush()
     policy.active = True
