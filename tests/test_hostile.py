@@ -26,6 +26,7 @@ from click.testing import CliRunner
 import grader
 from conftest import HOSTILE, ROOT, make_submission, with_course_settings
 from grader.cli import main
+from grader.isolation import sandbox_available
 
 EXAMPLES = 3
 FORGED = '"score": 23'
@@ -220,3 +221,15 @@ def test_the_worker_does_not_outlive_the_grader(how: signal.Signals, tmp_path: P
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed")
+def test_under_the_sandbox_the_course_is_not_there(course_copy: Path, tmp_path: Path):
+    """`course grade --sandbox`: the child sees an empty course root (no solutions/, no
+    grader), and the reference solutions still get full marks."""
+    report = grader.grade("level1.softmax", submission=submission_with(tmp_path, "look_around"),
+                          examples=EXAMPLES, sandbox=True)
+    message = report.exercises[0].checks[0].message
+    assert "seen: {'solutions': 'FileNotFoundError', 'grader': 'FileNotFoundError', '.': []}" in message, message
+    solutions = grader.grade("level1", solutions=True, examples=EXAMPLES, sandbox=True)
+    assert solutions.score == solutions.max_score > 0

@@ -211,8 +211,9 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
+        parent = os.getppid()
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # the grader died before we asked
+        if os.getppid() != parent:  # the grader died before we asked
             os._exit(1)
 
 
