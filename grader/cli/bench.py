@@ -40,8 +40,11 @@ def bench(target: str, solutions: bool, plot_path: Path | None, quick: bool) -> 
                "tiled_path": str(manifest.root / "solutions" / "level2" / "flash_v2.py"),
                "head_dims": [128] if quick else [64, 128], "seq_lens": [1024, 4096] if quick else list(SEQ_LENS)}
     err_console.print(f"benchmarking {where / exercise.file} (this takes a few minutes)")
-    with StudentProcess(where / exercise.file, "student_bench", env={}, root=manifest.root,
-                        call_timeout=3600, import_timeout=manifest.course.import_timeout_s) as student:
+    # The benchmark is not graded: its child may read the reference solutions it compares with.
+    references = (Path(request["reference_path"]), Path(request["tiled_path"]))
+    with StudentProcess(where / exercise.file, "student_bench", env={}, root=manifest.root, call_timeout=3600,
+                        import_timeout=manifest.course.import_timeout_s, device="cuda",
+                        readable=references) as student:
         reply = student.request(request)
     if not reply.ok:
         raise click.ClickException(f"the benchmark did not finish: {reply.status}: {reply.error}")
