@@ -239,8 +239,7 @@ class StudentProcess:
         log_writer = open(self._log_path, "ab")
         package_parent = str(Path(grader.__file__).resolve().parent.parent)
         env = {**os.environ, **self.env, "PYTHONPATH": package_parent, "PYTHONDONTWRITEBYTECODE": "1",
-               "HOME": self._private, "TMPDIR": self._private, "TRITON_CACHE_DIR": os.path.join(self._private, "triton"),
-               "PYTHONWARNINGS": "ignore::RuntimeWarning:runpy"}
+               "HOME": self._private, "TMPDIR": self._private, "TRITON_CACHE_DIR": os.path.join(self._private, "triton")}
         try:
             self._proc = subprocess.Popen(
                 self._argv(child_sock.fileno()), pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL,
