@@ -7,6 +7,8 @@ check its own verdict, and a check that cannot run here is `not verified here`.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,6 +21,21 @@ from grader.checks.base import REGISTRY, Context
 from grader.isolation import StudentProcess
 from grader.manifest import CheckSpec, ExerciseSpec, Manifest, load_manifest
 from grader.results import ERROR, NOT_VERIFIED, CheckResult, ExerciseResult, GradeReport
+
+
+SECRET_ENV = "COURSE_SECRET_SEED"
+
+
+def mix_secret(seed: int, secret: str | None) -> int:
+    """The seed the examples are drawn from. For final grading an instructor sets
+    $COURSE_SECRET_SEED: the examples then come from a hash of the secret and
+    ``seed``, so no submission can be tuned to the examples a student has seen. The
+    same secret gives the same examples, hence the same grade. Reports print
+    ``seed`` and that a secret was mixed in, never the secret or this hash."""
+    if not secret:
+        return seed
+    digest = hashlib.sha256(f"{secret}\0{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % 2**31  # as ordinary seeds: checks derive others from it
 
 
 class Progress:
@@ -91,10 +108,12 @@ def grade(
     if not submission.is_dir():
         raise FileNotFoundError(f"submission directory {submission} does not exist")
     seed = manifest.course.seed if seed is None else seed
-    report = GradeReport(target=target, device=machine.device, seed=seed)
+    secret = os.environ.get(SECRET_ENV)
+    report = GradeReport(target=target, device=machine.device, seed=seed, secret=bool(secret))
     for exercise in chosen:
         report.exercises.append(
-            _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, progress)
+            _grade_exercise(manifest, exercise, submission, machine, mix_secret(seed, secret), examples, timing,
+                            progress)
         )
     return report
 
@@ -103,6 +122,7 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
     result = ExerciseResult(exercise.id, bonus=exercise.bonus)
     path = submission / exercise.file
     env = {"TRITON_INTERPRET": "1"} if exercise.interpret_on_cpu and machine.device == "cpu" else {}
+    env[SECRET_ENV] = ""  # student code must not read the secret
     course = manifest.course
     with StudentProcess(path, f"student_{exercise.level}_{exercise.name}", env=env, root=manifest.root,
                         call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s) as student:

@@ -1,6 +1,6 @@
 """The `course` command through Click's CliRunner: list, doctor, grade (exit codes,
 usage errors, targets given as files, the JSON and Gradescope formats, --seed) and
-reset.
+reset. (`course repro` is in test_repro.py, secret seeds in test_secret_seed.py.)
 
 Runs that grade the stubs or write files use `course_copy`, a throw-away course root
 reached through $COURSE_ROOT, so the checkout's exercises/ and .course/ are never

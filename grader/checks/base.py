@@ -21,7 +21,28 @@ from hypothesis import strategies as st
 
 from grader.isolation import CallResult, StudentProcess
 from grader.manifest import CheckSpec, ExerciseSpec, Manifest
-from grader.results import ERROR, NOT_IMPLEMENTED, PASSED, TIMEOUT, CheckResult
+from grader.repro import Call, snippet
+from grader.results import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, TIMEOUT, CheckResult
+
+
+class RecordingStudent:
+    """The student's process, remembering the calls made since `forget`: the calls
+    of the example being judged, so that a failure can be rebuilt."""
+
+    def __init__(self, process: StudentProcess):
+        self.process = process
+        self.calls: list[Call] = []
+
+    def forget(self) -> None:
+        self.calls = []
+
+    def call(self, fn: str, args: tuple, kwargs: dict | None = None, **options) -> CallResult:
+        result = self.process.call(fn, args, kwargs, **options)
+        self.calls.append(Call(fn, tuple(args), dict(kwargs or {}), result.value if result.ok else None))
+        return result
+
+    def __getattr__(self, name: str):
+        return getattr(self.process, name)
 
 
 @dataclass
@@ -39,6 +60,10 @@ class Context:
     timing: bool = True
     tick: Callable[[], None] = lambda: None  # progress: one example done
     earlier: dict[str, CheckResult] = field(default_factory=dict)  # this exercise's checks so far
+
+    def __post_init__(self):
+        if not isinstance(self.student, RecordingStudent):
+            self.student = RecordingStudent(self.student)
 
     @property
     def tolerance(self):
@@ -69,17 +94,17 @@ class Outcome:
 
 
 class _Failed(Exception):
-    def __init__(self, outcome: Outcome):
+    def __init__(self, outcome: Outcome, case, calls: list[Call]):
         super().__init__(outcome.summary)
-        self.outcome = outcome
+        self.outcome, self.case, self.calls = outcome, case, calls
 
 
 class _Stop(BaseException):
     """Raised through hypothesis to end a check without shrinking."""
 
-    def __init__(self, outcome: Outcome):
+    def __init__(self, outcome: Outcome, case, calls: list[Call]):
         super().__init__(outcome.summary)
-        self.outcome = outcome
+        self.outcome, self.case, self.calls = outcome, case, calls
 
 
 def call_failure(call: CallResult, fn: str) -> Outcome | None:
@@ -105,16 +130,17 @@ def run_examples(ctx: Context, strategy: st.SearchStrategy, judge: Callable[[obj
 
     def test(case):
         ctx.tick()
+        ctx.student.forget()
         outcome = judge(case)
         if outcome is None:
             return
         outcome.example = describe(case)
         if outcome.fatal:
-            raise _Stop(outcome)
+            raise _Stop(outcome, case, ctx.student.calls)
         first_failure_at.append(first_failure_at[0] if first_failure_at else time.monotonic())
         if time.monotonic() - first_failure_at[0] > budget:
-            raise _Stop(outcome)  # the smallest failure found so far is good enough
-        raise _Failed(outcome)
+            raise _Stop(outcome, case, ctx.student.calls)  # the smallest failure found so far is good enough
+        raise _Failed(outcome, case, ctx.student.calls)
 
     prop = seed(ctx.seed)(
         settings(
@@ -132,24 +158,35 @@ def run_examples(ctx: Context, strategy: st.SearchStrategy, judge: Callable[[obj
     try:
         prop()
     except (_Failed, _Stop) as stop:
-        return outcome_result(ctx, stop.outcome)
+        return outcome_result(ctx, stop.outcome, stop.case, stop.calls)
     return ctx.result(PASSED, f"{ctx.examples} random examples agree with the oracle")
 
 
-def outcome_result(ctx: Context, outcome: Outcome) -> CheckResult:
+def outcome_result(ctx: Context, outcome: Outcome, case=None, calls: list[Call] = ()) -> CheckResult:
+    """The check's result from a judge's outcome on ``case``; ``calls`` (the judge's
+    calls on it) make the repro script of a failure, error or timeout."""
     example = "" if outcome.status == NOT_IMPLEMENTED else outcome.example  # any input would do
-    return ctx.result(outcome.status, outcome.summary, example=example, measured=outcome.measured,
-                      allowed=outcome.allowed, hint=outcome.hint, details=outcome.details)
+    result = ctx.result(outcome.status, outcome.summary, example=example, measured=outcome.measured,
+                        allowed=outcome.allowed, hint=outcome.hint, details=outcome.details)
+    if case is not None and outcome.status in (FAILED, ERROR, TIMEOUT):
+        result.repro = snippet(
+            case, list(calls), check_id=f"{ctx.exercise.id}.{ctx.check.id}", path=ctx.student.path,
+            module=ctx.student.module_name, device=ctx.device, interpret=ctx.interpreted,
+            verdict="\n".join(filter(None, (result.summary, result.error_line,
+                                            f"hint: {result.hint}" if result.hint else ""))),
+        ) or ""
+    return result
 
 
 def run_cases(ctx: Context, cases, judge: Callable[[object], Outcome | None], summary: str) -> CheckResult:
     """A check over a fixed list of cases (structural rules, hand-picked edge cases)."""
     for case in cases:
         ctx.tick()
+        ctx.student.forget()
         outcome = judge(case)
         if outcome is not None:
             outcome.example = case.describe() if hasattr(case, "describe") else str(case)
-            return outcome_result(ctx, outcome)
+            return outcome_result(ctx, outcome, case, ctx.student.calls)
     return ctx.result(PASSED, summary)
 
 

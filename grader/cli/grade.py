@@ -18,9 +18,14 @@ Examples:
   course grade level1                     grade your exercises/level1
   course grade exercises/level1/softmax.py   one exercise, named by its file
   course grade level2.flash_v2 --seed 7   one exercise, other random examples
+  course repro level2.flash_v2.oracle     then rebuild its failure in a REPL
   course grade all --solutions            the reference solutions (full marks)
   course grade level1 --format json       one JSON object on stdout
   course grade all --submission DIR --format gradescope --output results.json
+
+\b
+Final grading: COURSE_SECRET_SEED=... in the environment mixes a secret into
+the seed; reports say "seed S + secret" and never show it.
 """
 
 
