@@ -1,11 +1,13 @@
 """Name the likely bug behind a wrong attention result.
 
 Each classic mistake is modelled as a *variant* of the float64 oracle (top-left
-causal mask, lse in base 2, the wrong kv head, strides ignored, the tail block of
-keys dropped, ...). When the student's output agrees with a variant under the same
-tolerance, the hint names that mistake. Where no variant fits, the position of
-the worst error (a NaN on a fully masked row, rows past the last full Q block,
-keys spanning several blocks) points to the cause.
+causal mask, lse in base 2, the wrong kv head, strides or the batch stride ignored,
+the tail block of keys dropped, zero-padded tail keys left unmasked, ...). When the
+student's output agrees with a variant under the same tolerance, the hint names that
+mistake. The rows the error lives in name the others: exactly the rows past the last
+full Q block (the tail block of queries dropped), every row's out but no lse (an
+uninitialised accumulator), a NaN on a fully masked row, errors once keys span
+several blocks.
 """
 
 from __future__ import annotations
@@ -35,10 +37,19 @@ HINTS = {
     "gqa_modulo": "query head h reads kv head h % Hkv; grouped-query attention maps it to h // (Hq // Hkv)",
     "strides": "the result matches the inputs read as if contiguous: the kernel ignores the strides of "
                "a transposed view (use q.stride(), or index the tensor, never raw offsets)",
+    "batch_stride": "the result matches batch b read at offset b * H * stride(1): the kernel ignores the "
+                    "batch stride (right only for contiguous tensors); offset by b * q.stride(0) + "
+                    "h * q.stride(1), and the same with k's and v's own strides",
     "tail_keys": "the last partial block of keys is dropped: with Nk={n_k} and block_n={block}, keys "
                  "from {start} on are ignored (loop to ceil(Nk / block_n) and mask the tail)",
+    "tail_keys_unmasked": "the keys past Nk={n_k} in the last key block (padded to {padded} keys, as with "
+                          "BLOCK_N={block}) score 0 instead of -inf: loading them with other=0 is not "
+                          "enough, the boundary mask must also set the scores of key columns >= Nk to -inf",
     "tail_queries": "rows from {start} on are wrong: the last partial block of queries (Nq={n_q}, "
                     "block_m={block}) is dropped or not masked; loop to ceil(Nq / block_m)",
+    "o_uninitialised": "lse is right but out has NaN on rows that see keys: the output accumulator O started "
+                       "uninitialised (torch.empty holds garbage; the grader fills fresh memory with NaN, and "
+                       "0 * NaN is NaN) or was never written; start O at zeros",
     "masked_row_nan": "NaN on a row with no visible key (causal with Nq > Nk): guard exp(-inf - (-inf)) and "
                       "0/0 so such rows give out = 0 and lse = -inf",
     "masked_row_value": "a row with no visible key (causal with Nq > Nk) must give out = 0 and lse = -inf",
@@ -49,7 +60,13 @@ HINTS = {
                "and the final division by l",
 }
 
-BLOCK_GUESSES = (16, 32, 64, 128)  # Triton kernels do not tell us their block sizes
+# A kernel does not tell us its block sizes: these are tried, largest first. Exercises
+# without blocks (naive attention) try none, so no block bug is named for them.
+KERNEL_BLOCKS = (128, 64, 32, 16)
+
+
+def _blocks(given: int | None, guesses: tuple[int, ...]) -> tuple[int, ...]:
+    return (given,) if given else guesses
 
 
 def _matches(got: torch.Tensor, variant: torch.Tensor, expected: torch.Tensor, baseline, dtype, tol) -> bool:
@@ -66,7 +83,7 @@ def _matches(got: torch.Tensor, variant: torch.Tensor, expected: torch.Tensor, b
     return bool(((got - variant).abs() <= allowed)[finite].all())
 
 
-def _variants(case: AttentionCase, q, k, v):
+def _variants(case: AttentionCase, q, k, v, guesses: tuple[int, ...]):
     """(hint key, format fields, (out, lse)) for each modelled mistake that differs here."""
     scale = 1.0 / math.sqrt(case.head_dim) if case.softmax_scale is None else case.softmax_scale
     n_q, n_k = case.n_q, case.n_k
@@ -90,39 +107,75 @@ def _variants(case: AttentionCase, q, k, v):
     if case.transposed:
         misread = tuple(t.transpose(1, 2).reshape(t.shape) for t in (q, k, v))
         yield "strides", {}, run(tensors=misread)
-    for block in ([case.block_n] if case.block_n else BLOCK_GUESSES):
-        start = (n_k // block) * block
-        if 0 < start < n_k:
+        if case.batch > 1:
+            yield "batch_stride", {}, run(tensors=tuple(_batch_as_heads(t) for t in (q, k, v)))
+    dropped_from: dict[int, list[int]] = {}  # first ignored key -> the block sizes that drop from there
+    for block in _blocks(case.block_n, guesses):
+        dropped_from.setdefault((n_k // block) * block, []).append(block)
+    for start, blocks in dropped_from.items():
+        if start < n_k:
             keep = torch.arange(n_k) < start
             visible = keep.expand(n_q, n_k) if mask is None else mask & keep
-            yield "tail_keys", {"n_k": n_k, "block": block, "start": start}, run(visible=visible)
+            yield "tail_keys", {"n_k": n_k, "block": _either(blocks), "start": start}, run(visible=visible)
+    if not case.block_n and not case.causal:  # a kernel's hidden BLOCK_N; causal masks the padding anyway
+        padded_to: dict[int, list[int]] = {}
+        for block in guesses:
+            padded_to.setdefault(-(-n_k // block) * block, []).append(block)
+        for padded, blocks in padded_to.items():
+            if padded > n_k:
+                k_pad, v_pad = (torch.nn.functional.pad(t, (0, 0, 0, padded - n_k)) for t in (k, v))
+                yield "tail_keys_unmasked", {"n_k": n_k, "padded": padded, "block": _either(blocks)}, \
+                    run(tensors=(q, k_pad, v_pad))
+
+
+def _either(blocks: list[int]) -> str:
+    """'16', or '16 or 32' where several block sizes give the same result."""
+    return " or ".join(str(b) for b in sorted(blocks))
+
+
+def _batch_as_heads(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as read by a kernel that offsets batch b, head h by ``(b * H + h) * stride(1)``."""
+    return torch.as_strided(t, t.shape, (t.shape[1] * t.stride(1), *t.stride()[1:]), t.storage_offset())
 
 
 def attention_hint(case: AttentionCase, inputs, got_out, got_lse, mismatch: Mismatch, expected, baseline,
-                   tol: Tolerance) -> str:
-    """The most likely bug, or '' when none of the models fits."""
+                   tol: Tolerance, block_guesses: tuple[int, ...] = ()) -> str:
+    """The most likely bug, or '' when none of the models fits. ``block_guesses``: the
+    block sizes to try when the case passes none (a kernel's own, KERNEL_BLOCKS)."""
     exp_out, exp_lse = expected
     base_out, base_lse = baseline
     q, k, v = inputs  # the case's tensors, as the student received them
     masked_rows = torch.isneginf(exp_lse)
+    if mismatch.kind in ("type", "shape", "dtype", "device"):
+        return ""  # the message says what is wrong; value models would only guess
+    tensors = isinstance(got_out, torch.Tensor) and isinstance(got_lse, torch.Tensor) \
+        and got_out.shape == exp_out.shape and got_lse.shape == exp_lse.shape
+    if tensors and mismatch.kind == "nan" and _matches(got_lse, exp_lse, exp_lse, base_lse, case.dtype, tol) \
+            and bool(torch.isnan(got_out)[~masked_rows].any()):
+        return HINTS["o_uninitialised"]
     if mismatch.kind == "nan" and mismatch.index is not None:
         row = mismatch.index[:3]
         if bool(masked_rows[row]):
             return HINTS["masked_row_nan"]
-    if mismatch.kind in ("type", "shape", "dtype", "device"):
-        return ""  # the message says what is wrong; value models would only guess
-    if isinstance(got_out, torch.Tensor) and isinstance(got_lse, torch.Tensor):
-        out_ok = _matches(got_out, exp_out, exp_out, base_out, case.dtype, tol)
-        if out_ok and got_lse.shape == exp_lse.shape:
+    if tensors:
+        if _matches(got_out, exp_out, exp_out, base_out, case.dtype, tol):
             for key, variant in (("lse_base2", exp_lse * LOG2E), ("lse_no_max", None)):
                 if variant is None:
                     scores_max = _row_max(case, q, k)
                     variant = exp_lse - scores_max
                 if _matches(got_lse, variant, exp_lse, base_lse, case.dtype, tol):
                     return HINTS[key]
-        fitting = [HINTS[key].format(**fields) for key, fields, (var_out, _) in _variants(case, q, k, v)
-                   if not _matches(var_out, exp_out, exp_out, base_out, case.dtype, tol)  # the bug shows here
-                   and _matches(got_out, var_out, exp_out, base_out, case.dtype, tol)]
+        both, out_only = [], []  # models that explain out and lse; models that explain out
+        for key, fields, (var_out, var_lse) in _variants(case, q, k, v, block_guesses):
+            out_fits = _matches(got_out, var_out, exp_out, base_out, case.dtype, tol)
+            lse_fits = _matches(got_lse, var_lse, exp_lse, base_lse, case.dtype, tol)
+            out_shows = not _matches(var_out, exp_out, exp_out, base_out, case.dtype, tol)
+            lse_shows = not _matches(var_lse, exp_lse, exp_lse, base_lse, case.dtype, tol)
+            if out_fits and lse_fits and (out_shows or lse_shows):  # with Nk = 1 only lse may show a bug
+                both.append(HINTS[key].format(**fields))
+            elif out_fits and out_shows:
+                out_only.append(HINTS[key].format(**fields))
+        fitting = (both or out_only) + _tail_queries(case, got_out, got_lse, expected, baseline, tol, block_guesses)
         if fitting:  # on a tiny case two models can coincide (Nk = 1: top-left = no mask): name both
             return "; or: ".join(fitting)
     if mismatch.kind in ("error", "inf", "constant") and bool(masked_rows.any()) and isinstance(got_lse, torch.Tensor):
@@ -130,7 +183,36 @@ def attention_hint(case: AttentionCase, inputs, got_out, got_lse, mismatch: Mism
             return HINTS["masked_row_value"]
     if mismatch.kind == "nan":
         return HINTS["nan"]
-    return _positional_hint(case, got_out, exp_out, base_out, tol)
+    return _rescale_hint(case, got_out, exp_out, block_guesses)
+
+
+def _bad_rows(got: torch.Tensor, expected: torch.Tensor, baseline, dtype: str, tol: Tolerance) -> torch.Tensor:
+    """[Nq] bool: the query rows where ``got`` (out or lse) is wrong in some batch and head."""
+    allowed = allowed_error(expected, baseline, dtype, tol).expand_as(expected)
+    got = got.double()
+    diff = torch.where(torch.isfinite(expected) & torch.isfinite(got), (got - expected).abs(), torch.zeros_like(got))
+    bad = (diff > allowed) | (torch.isnan(got) != torch.isnan(expected)) \
+        | (torch.isfinite(got) != torch.isfinite(expected)) | (torch.isinf(got) & (got != expected))
+    if bad.dim() == 4:  # out: any element of the row
+        bad = bad.any(dim=-1)
+    return bad.any(dim=0).any(dim=0)
+
+
+def _tail_queries(case: AttentionCase, got_out, got_lse, expected, baseline, tol: Tolerance,
+                  guesses: tuple[int, ...]) -> list[str]:
+    """The hint when exactly the rows past the last full Q block are wrong. When every
+    row is (Nq < block_m), only if they look never written: out 0 or NaN, lse wrong too."""
+    bad_out = _bad_rows(got_out, expected[0], baseline[0], case.dtype, tol)
+    bad_lse = _bad_rows(got_lse, expected[1], baseline[1], case.dtype, tol)
+    unwritten = bool(((got_out == 0) | torch.isnan(got_out)).all()) and bool(bad_lse.all())
+    starts: dict[int, list[int]] = {}  # first row of the ragged last Q block -> the block sizes giving it
+    for block in _blocks(case.block_m, guesses):
+        starts.setdefault((case.n_q // block) * block, []).append(block)
+    for start, blocks in starts.items():
+        if start < case.n_q and bool(bad_out[start:].all()) and not bool(bad_out[:start].any()) \
+                and (start > 0 or unwritten):
+            return [HINTS["tail_queries"].format(start=start, n_q=case.n_q, block=_either(blocks))]
+    return []
 
 
 def _row_max(case: AttentionCase, q, k) -> torch.Tensor:
@@ -143,18 +225,12 @@ def _row_max(case: AttentionCase, q, k) -> torch.Tensor:
     return scores.amax(dim=-1)
 
 
-def _positional_hint(case: AttentionCase, got_out, exp_out, base_out, tol) -> str:
-    """Where the error lives: only in the tail rows, or only with several key blocks."""
-    if not isinstance(got_out, torch.Tensor) or got_out.shape != exp_out.shape:
+def _rescale_hint(case: AttentionCase, got_out, exp_out, guesses: tuple[int, ...]) -> str:
+    """Wrong where the keys span several blocks: the online rescale."""
+    blocks = _blocks(case.block_n, guesses)
+    if not isinstance(got_out, torch.Tensor) or got_out.shape != exp_out.shape or not blocks:
         return ""
-    allowed = allowed_error(exp_out, base_out, case.dtype, tol)
-    bad = ((got_out.double() - exp_out).abs() > allowed) | (torch.isnan(got_out) != torch.isnan(exp_out))
-    bad_rows = bad.any(dim=-1).any(dim=0).any(dim=0)  # [Nq]
-    for block in ([case.block_m] if case.block_m else BLOCK_GUESSES):
-        start = (case.n_q // block) * block
-        if 0 < start < case.n_q and bool(bad_rows[start:].all()) and not bool(bad_rows[:start].any()):
-            return HINTS["tail_queries"].format(start=start, n_q=case.n_q, block=block)
-    if case.n_k > (case.block_n or min(BLOCK_GUESSES)):
-        blocks = f", block_n={case.block_n}" if case.block_n else ""
-        return HINTS["rescale"].format(n_k=case.n_k, blocks=blocks)
+    if case.n_k > min(blocks):
+        where = f", block_n={case.block_n}" if case.block_n else ""
+        return HINTS["rescale"].format(n_k=case.n_k, blocks=where)
     return ""

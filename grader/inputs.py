@@ -145,15 +145,17 @@ def attention_cases(draw, bounds: AttentionBounds) -> AttentionCase:
 
 def structural_attention_cases(bounds: AttentionBounds, block: int = 64) -> list[AttentionCase]:
     """Shapes where no legitimate buffer reaches B*Hq*Nq*Nk/2 elements (spec, Level 2):
-    Nq and Nk at least four blocks and more than four times max(D, Dv). One with a
-    single head, so even a per-head Nq x Nk matrix is caught, and one with GQA."""
+    Nq and Nk at least four blocks and more than four times max(D, Dv). A single
+    head, so even a per-head Nq x Nk matrix is caught, with and without causal (a
+    full-size causal mask, even a bool one, is caught there), and one with GQA."""
     dim = min(bounds.head_dims)
     n_q = max(4 * block, 4 * dim + 1) + 3
     n_k = n_q + 29
     dtype = bounds.dtypes[0]
     blocks = dict(block_m=block, block_n=block) if bounds.block_sizes else {}
     base = AttentionCase(1, 1, 1, n_q, n_k, dim, dim, dtype, False, None, False, 1.0, 1234, **blocks)
-    return [base, dataclasses.replace(base, batch=2, heads_q=4, heads_kv=2, causal=True, seed=99)]
+    return [base, dataclasses.replace(base, causal=True, seed=7),
+            dataclasses.replace(base, batch=2, heads_q=4, heads_kv=2, causal=True, seed=99)]
 
 
 # ----------------------------------------------------------------------------- softmax

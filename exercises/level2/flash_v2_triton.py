@@ -124,8 +124,14 @@ How it is graded
 grader runs your kernel under Triton's interpreter (``TRITON_INTERPRET=1``, CPU
 tensors) on small shapes (ragged lengths, ``Nq > Nk`` with ``causal``, grouped heads,
 transposed views, fp16 and bf16) and compares with a float64 oracle, on outputs
-poisoned with NaN. On a CUDA GPU a timing check also compares your kernel's time with
-the reference solution's on the benchmark shape named in ``course.toml``;
+poisoned with NaN. The answer must come from a kernel of this file: the file defines a
+``@triton.jit`` function and launches it as ``kernel[grid](...)``, the grader counts
+its launches during each call, and torch does no matrix product of its own (a PyTorch
+answer scores nothing). Transposed views must be read in place (a ``.contiguous()``
+copy of q, k or v fails ``strided_views``), and unsupported input must raise
+``ValueError`` naming the problem (that point counts once the oracle check passed).
+On a CUDA GPU a timing check also compares your kernel's time with the reference
+solution's on the benchmark shape named in ``course.toml``;
 ``course bench level2.flash_v2_triton`` shows TFLOP/s next to SDPA's flash and cuDNN
 back ends.
 """

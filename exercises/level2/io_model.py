@@ -81,7 +81,9 @@ Hints
 Grading
 -------
 ``course grade level2.io_model`` compares both functions with the exact integers of
-the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not).
+the model on random ``n``, ``d``, ``block_m``, ``block_n`` (ragged and not), and checks
+that an argument that is not a positive int (0, negative, a float, a bool) raises
+``ValueError`` naming it; that point counts once both counts are right.
 """
 
 from grader.contract import check_positive_int

@@ -3,23 +3,33 @@
 One judge serves naive, tiled, Triton and CUDA attention: call the student on a
 case's tensors, then check what came back against the float64 oracle under the
 tolerance policy, plus the rules every attention function shares (inputs not
-modified, no banned op) and, where asked, the size rule of Level 2.
+modified, no banned op) and the exercise's own structural *rules* (Level 2: no
+``Nq x Nk`` intermediate, the loop order, a Triton kernel of the student's ran).
+
+A rule reads the op recorder's report, which student code could switch off: it
+may reject or explain, never award. So rules run only once the values are right,
+and a check made of rules passes only with right results.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 
 from grader import oracle
 from grader.checks.base import Context, Outcome, call_failure
+from grader.isolation import CallResult
 from grader.diagnose import attention_hint
 from grader.inputs import DTYPES, AttentionCase
 from grader.results import FAILED
 from grader.tolerance import compare, naive_attention_in_dtype
 
 ARG_NAMES = ("q", "k", "v")
+
+# A structural rule: (case, the student's call) -> why it fails, or None.
+Rule = Callable[[AttentionCase, CallResult], "Outcome | None"]
 
 
 def banned_outcome(fn: str, banned: dict[str, str]) -> Outcome:
@@ -45,8 +55,31 @@ def size_limit(case: AttentionCase) -> int:
     return case.batch * case.heads_q * case.n_q * case.n_k // 2
 
 
-def attention_judge(ctx: Context, fn: str, *, banned: dict[str, str] | None = None,
-                    enforce_size_limit: bool = False):
+def size_rule(fn: str) -> Rule:
+    """Level 2: the Nq x Nk score matrix (or a mask that size) is never materialised."""
+
+    def rule(case: AttentionCase, call: CallResult) -> Outcome | None:
+        report = call.report
+        if report.largest_numel < size_limit(case):
+            return None
+        return Outcome(
+            FAILED,
+            f"{fn} built a tensor of shape {list(report.largest_shape)} ({report.largest_numel} elements, "
+            f"from aten.{report.largest_op}); the limit is B*Hq*Nq*Nk/2 = {size_limit(case)}",
+            hint="the Nq x Nk score matrix (or a full-size mask) is materialised; compute scores, masks "
+                 "and probabilities one [block_m, block_n] tile at a time",
+        )
+
+    return rule
+
+
+def attention_judge(ctx: Context, fn: str, *, banned: dict[str, str] | None = None, requires: Sequence[Rule] = (),
+                    rules: Sequence[Rule] = (), block_guesses: tuple[int, ...] = ()):
+    """Judge one case: the call, the shared rules, ``requires`` (what must hold
+    before the values mean anything: the Triton answer came from a kernel), the
+    values against the oracle, then ``rules``. ``block_guesses``: block sizes the
+    diagnosis tries for a kernel that does not take them as arguments."""
+
     def judge(case: AttentionCase) -> Outcome | None:
         q, k, v = case.tensors()
         call = ctx.student.call(fn, (q, k, v), case.kwargs(), device=ctx.device, banned=banned)
@@ -57,15 +90,10 @@ def attention_judge(ctx: Context, fn: str, *, banned: dict[str, str] | None = No
             return banned_outcome(fn, call.report.banned)
         if call.modified:
             return modified_outcome(fn, call.modified)
-        if enforce_size_limit and call.report.largest_numel >= size_limit(case):
-            report = call.report
-            return Outcome(
-                FAILED,
-                f"{fn} built a tensor of shape {list(report.largest_shape)} ({report.largest_numel} elements, "
-                f"from aten.{report.largest_op}); the limit is B*Hq*Nq*Nk/2 = {size_limit(case)}",
-                hint="the Nq x Nk score matrix (or a full-size mask) is materialised; compute scores, masks "
-                     "and probabilities one [block_m, block_n] tile at a time",
-            )
+        for rule in requires:
+            outcome = rule(case, call)
+            if outcome is not None:
+                return outcome
         pair = unpack_pair(fn, call.value)
         if isinstance(pair, Outcome):
             return pair
@@ -79,9 +107,14 @@ def attention_judge(ctx: Context, fn: str, *, banned: dict[str, str] | None = No
                            tol=tol, baseline=baseline[0], device=ctx.device, got_device=devices[0]) or compare(
             "lse", got_lse, expected[1], want_dtype=torch.float32, dtype=case.dtype, tol=tol,
             baseline=baseline[1], device=ctx.device, got_device=devices[1])
-        if mismatch is None:
-            return None
-        hint = attention_hint(case, (q, k, v), got_out, got_lse, mismatch, expected, baseline, tol)
-        return Outcome(FAILED, mismatch.message, hint=hint, measured=mismatch.measured, allowed=mismatch.allowed)
+        if mismatch is not None:
+            hint = attention_hint(case, (q, k, v), got_out, got_lse, mismatch, expected, baseline, tol,
+                                  block_guesses)
+            return Outcome(FAILED, mismatch.message, hint=hint, measured=mismatch.measured, allowed=mismatch.allowed)
+        for rule in rules:
+            outcome = rule(case, call)
+            if outcome is not None:
+                return outcome
+        return None
 
     return judge

@@ -1,18 +1,31 @@
 """Level 2 checks: tiled FlashAttention v1 and v2, the Triton kernel, the HBM-traffic
-model, and the bonus backward pass."""
+model, and the bonus backward pass.
+
+Structural rules (no Nq x Nk intermediate, the loop order, causal blocks skipped, a
+Triton kernel of the student's own ran, no copy of the inputs) read the op
+recorder, which runs in the student's process; each is checked only on calls whose
+results matched the oracle, so none pays without the work.
+"""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import math
+import re
+from pathlib import Path
 
 import torch
 from hypothesis import strategies as st
 
 from grader import oracle
-from grader.checks.attention import attention_judge, modified_outcome, size_limit
+from grader.checks.attention import Rule, attention_judge, modified_outcome, size_limit, size_rule
 from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
+from grader.child.recorder import MATRIX_PRODUCTS, SDPA, SOFTMAX_FAMILY
+from grader.diagnose import KERNEL_BLOCKS
 from grader.inputs import DTYPES, AttentionBounds, AttentionCase, attention_cases, structural_attention_cases
+from grader.isolation import CallResult
 from grader.results import FAILED, PASSED
 from grader.timing import timing_check
 from grader.tolerance import compare
@@ -23,14 +36,100 @@ TRITON_CPU_BOUNDS = AttentionBounds(dtypes=("float16", "bfloat16"), head_dims=(1
                                     equal_head_dims=True, max_len=160, max_batch_heads=4)
 TRITON_GPU_BOUNDS = dataclasses.replace(TRITON_CPU_BOUNDS, max_len=2200, max_batch_heads=8)
 
+# The loop-order case: every size that can appear in a product is distinct (D = 16,
+# Dv = 40, Q blocks of 48 rows and a ragged 5, K/V blocks of 32 keys and a ragged 7),
+# so the shape of a product says what it is: a score tile Q_i K_jᵀ contracts D, and
+# its two other sizes name its Q block and K/V block (ragged or full).
+LOOP_ORDER_CASE = AttentionCase(batch=2, heads_q=2, heads_kv=1, n_q=4 * 48 + 5, n_k=5 * 32 + 7, head_dim=16,
+                                head_dim_v=40, dtype="float32", causal=False, softmax_scale=None,
+                                transposed=False, logit_scale=1.0, seed=2026, block_m=48, block_n=32)
+
 
 def _tiled_correct(ctx: Context, fn: str):
     return run_examples(ctx, attention_cases(TILED_BOUNDS), attention_judge(ctx, fn))
 
 
 def _tiled_structure(ctx: Context, fn: str):
-    return run_cases(ctx, structural_attention_cases(TILED_BOUNDS), attention_judge(ctx, fn, enforce_size_limit=True),
+    return run_cases(ctx, structural_attention_cases(TILED_BOUNDS), attention_judge(ctx, fn, rules=(size_rule(fn),)),
                      "right results, and no intermediate reached B*Hq*Nq*Nk/2 elements")
+
+
+def _ragged(n: int, block: int) -> int:
+    return n % block or block
+
+
+def loop_order_rule(fn: str, outer: str) -> Rule:
+    """Scores come in [block_m, block_n] tiles, each (Q block, K/V block) pair once,
+    vectorised over batch and heads, in the loop order of the algorithm: ``outer`` is
+    "kv" (v1: K/V blocks outside) or "q" (v2). Only the ragged last block of each
+    side is recognisable by its size, so the order is read from it: the tiles of the
+    outer loop's ragged block come one after another, those of the inner loop's are
+    spread out."""
+
+    def rule(case: AttentionCase, call: CallResult) -> Outcome | None:
+        bm, bn = case.block_m, case.block_n
+        q_sizes, k_sizes = {bm, _ragged(case.n_q, bm)}, {bn, _ragged(case.n_k, bn)}
+        tiles = []  # (rows of the Q block, keys of the K/V block), in call order
+        for rows, cols, inner in call.report.products:
+            if inner != case.head_dim:
+                continue  # P V, or another product: not a score tile
+            if rows in q_sizes and cols in k_sizes:
+                tiles.append((rows, cols))
+            elif rows in k_sizes and cols in q_sizes:  # computed as K_j Q_iᵀ
+                tiles.append((cols, rows))
+            else:
+                sizes = {rows, cols}
+                why = ("the whole Nq x Nk score matrix in one product is naive attention: " if sizes == {case.n_q, case.n_k}
+                       else "scores against every key at once, block_m rows at a time, are naive attention over "
+                            "chunks of rows, not FlashAttention: " if case.n_k in sizes else "")
+                return Outcome(
+                    FAILED,
+                    f"{fn} computed a {rows} x {cols} block of scores (a product over the head dim D = "
+                    f"{case.head_dim}); with block_m = {bm} and block_n = {bn} every score tile is a "
+                    f"[block_m, block_n] tile (Nq = {case.n_q}, Nk = {case.n_k})",
+                    hint=why + "compute S_ij = Q_i K_jᵀ one [block_m, block_n] tile at a time and merge the tiles "
+                               "with the running max and normaliser",
+                )
+        t_r, t_c = -(-case.n_q // bm), -(-case.n_k // bn)
+        if not tiles:
+            return Outcome(FAILED, f"{fn} computed no score tile Q_i K_jᵀ with a matrix product",
+                           hint="the grader reads the loop order from the matrix products (@, torch.matmul, "
+                                "torch.einsum) that compute each [block_m, block_n] tile of scores")
+        if len(tiles) != t_r * t_c:
+            heads = case.batch * case.heads_q
+            return Outcome(
+                FAILED,
+                f"{fn} computed {len(tiles)} score tiles; Nq = {case.n_q} in blocks of {bm} and Nk = {case.n_k} "
+                f"in blocks of {bn} make {t_r} x {t_c} = {t_r * t_c} (Q block, K/V block) pairs, each computed once",
+                hint=(f"{len(tiles)} = {heads} x {t_r * t_c}: a loop over batch and heads; vectorise over them "
+                      "with tensor ops and loop only over blocks" if len(tiles) == heads * t_r * t_c else
+                      "compute each tile once, with all batches and heads in one product"),
+            )
+        side = 1 if outer == "kv" else 0
+        tail = _ragged(case.n_k, bn) if outer == "kv" else _ragged(case.n_q, bm)
+        steps = [i for i, tile in enumerate(tiles) if tile[side] == tail]
+        if steps == list(range(steps[0], steps[0] + len(steps))):
+            return None
+        outer_name = "K/V" if outer == "kv" else "Q"
+        shown = ", ".join(str(i + 1) for i in steps[:6]) + (", ..." if len(steps) > 6 else "")
+        return Outcome(
+            FAILED,
+            f"{fn} ran its loops in the wrong order: the score tiles of the last {outer_name} block came at "
+            f"steps {shown} of {len(tiles)}, not one after another as an outer loop over {outer_name} "
+            f"blocks gives",
+            hint=("Algorithm 1 of FlashAttention (v1) loads one K/V block in the outer loop and runs every Q block "
+                  "against it in the inner loop, reading and writing O, l, m in full-size buffers; Q blocks "
+                  "outside is FlashAttention-2's order" if outer == "kv" else
+                  "FlashAttention-2 keeps one Q block in the outer loop and streams every K/V block past it in "
+                  "the inner loop; K/V blocks outside is v1's order"),
+        )
+
+    return rule
+
+
+def _loop_order(ctx: Context, fn: str, outer: str):
+    return run_cases(ctx, [LOOP_ORDER_CASE], attention_judge(ctx, fn, rules=(loop_order_rule(fn, outer),)),
+                     "right results, with [block_m, block_n] score tiles in the algorithm's loop order")
 
 
 @check("level2.flash_v1", "oracle")
@@ -43,6 +142,11 @@ def flash_v1_never_materialises(ctx: Context):
     return _tiled_structure(ctx, "flash_attn_v1")
 
 
+@check("level2.flash_v1", "loop_order")
+def flash_v1_loop_order(ctx: Context):
+    return _loop_order(ctx, "flash_attn_v1", outer="kv")
+
+
 @check("level2.flash_v2", "oracle")
 def flash_v2_matches_oracle(ctx: Context):
     return _tiled_correct(ctx, "flash_attn_v2")
@@ -53,42 +157,131 @@ def flash_v2_never_materialises(ctx: Context):
     return _tiled_structure(ctx, "flash_attn_v2")
 
 
+@check("level2.flash_v2", "loop_order")
+def flash_v2_loop_order(ctx: Context):
+    return _loop_order(ctx, "flash_attn_v2", outer="q")
+
+
 @check("level2.flash_v2", "causal_skip")
 def flash_v2_skips_masked_blocks(ctx: Context):
-    """Causal v2 on Nq = Nk = 8 blocks visits 36 of 64 block pairs: it must run at most
-    3/4 of the matrix products of the non-causal call on the same shape."""
+    """Causal v2 on Nq = Nk = 8 blocks visits 36 of 64 block pairs: with right results
+    both ways, it must run at most 3/4 of the matrix products of the non-causal call."""
     base = AttentionCase(1, 2, 1, 128, 128, 16, 16, "float32", False, None, False, 1.0, 5, 16, 16)
     counts = {}
-    for case in (base, dataclasses.replace(base, causal=True)):
-        q, k, v = case.tensors()
-        call = ctx.student.call("flash_attn_v2", (q, k, v), case.kwargs(), device=ctx.device)
-        ctx.tick()
-        failure = call_failure(call, "flash_attn_v2")
-        if failure is not None:
-            return ctx.result(failure.status, failure.summary, details=failure.details)
+
+    def count(case: AttentionCase, call: CallResult) -> None:
         counts[case.causal] = call.report.contractions
+
+    result = run_cases(ctx, [base, dataclasses.replace(base, causal=True)],
+                       attention_judge(ctx, "flash_attn_v2", rules=(count,)), "")
+    if result.status != PASSED:
+        return result
     if counts[False] == 0 or counts[True] > 0.75 * counts[False]:
         return ctx.result(
             FAILED,
             f"causal flash_attn_v2 ran {counts[True]} matrix products, non-causal {counts[False]} "
             f"(Nq = Nk = 128, blocks of 16: skipping hidden blocks leaves 36 of 64 block pairs)",
-            example=base.describe(),
+            example=dataclasses.replace(base, causal=True).describe(),
             hint="under causal, stop the inner loop at the last K/V block the Q block can see: "
                  "min(Nk, i1 + Nk - Nq) keys",
         )
-    return ctx.result(PASSED, f"causal ran {counts[True]} matrix products, non-causal {counts[False]}")
+    return ctx.result(PASSED, f"right results; causal ran {counts[True]} matrix products, non-causal {counts[False]}")
 
 
 # ----------------------------------------------------------------------------- Triton
+
+TRITON_FN = "flash_attn_v2_triton"
 
 
 def _triton_bounds(ctx: Context) -> AttentionBounds:
     return TRITON_CPU_BOUNDS if ctx.interpreted else TRITON_GPU_BOUNDS
 
 
+def _decorator_name(node: ast.expr) -> str:
+    target = node.func if isinstance(node, ast.Call) else node
+    return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+
+
+def kernel_source_problem(source: str, filename: str) -> str:
+    """Why ``source`` cannot hold the Triton answer ('' if it can): it must define a
+    ``@triton.jit`` function and launch one as ``kernel[grid](...)``."""
+    tree = ast.parse(source)
+    kernels = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+               and any(_decorator_name(d) == "jit" for d in node.decorator_list)}
+    if not kernels:
+        return f"{filename} defines no @triton.jit function"
+    launched = {node.func.value.id if isinstance(node.func.value, ast.Name) else node.func.value.attr
+                for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript)
+                and isinstance(node.func.value, (ast.Name, ast.Attribute))}
+    if not kernels & launched:
+        return f"{filename} never launches its kernel{'s' if len(kernels) > 1 else ''} " \
+               f"({', '.join(sorted(kernels))}) as kernel[grid](...)"
+    return ""
+
+
+def own_kernel_rule(ctx: Context, fn: str) -> Rule:
+    """The answer came from a Triton kernel of the student's file: the file defines
+    and launches one (read here, in the parent), the call launched one (counted in
+    the child), and torch computed no attention of its own (no matrix product, no
+    SDPA, no softmax)."""
+    path = Path(ctx.student.path)
+    problem = functools.cache(lambda: kernel_source_problem(path.read_text(), path.name))
+    prefix = ctx.student.module_name + "."
+    hint = ("write the attention in a @triton.jit kernel of this file and launch it from the wrapper with "
+            "kernel[grid](...); PyTorch (SDPA, matmul and softmax) is the reference here, not the answer")
+
+    def rule(case: AttentionCase, call: CallResult) -> Outcome | None:
+        if problem():
+            return Outcome(FAILED, f"no Triton kernel of yours ran: {problem()}", hint=hint)
+        launches = sum(n for name, n in call.report.kernel_launches.items() if name.startswith(prefix))
+        if launches == 0:
+            return Outcome(FAILED, f"no Triton kernel of yours ran: {fn} returned without launching a "
+                                   f"@triton.jit function of {path.name}", hint=hint)
+        torch_ops = sorted(name for name in call.report.op_counts
+                           if name in MATRIX_PRODUCTS or name in SDPA or name in SOFTMAX_FAMILY)
+        if torch_ops:
+            return Outcome(FAILED, f"{fn} computed with torch besides its kernel ({', '.join('aten.' + n for n in torch_ops)}): "
+                                   f"the attention must be computed by your Triton kernel", hint=hint)
+        return None
+
+    return rule
+
+
+def no_copy_rule(fn: str) -> Rule:
+    def rule(case: AttentionCase, call: CallResult) -> Outcome | None:
+        report = call.report
+        if not report.input_copies:
+            return None
+        return Outcome(
+            FAILED,
+            f"{fn} copied its inputs (aten.{report.input_copy_op} of a {list(report.input_copy_shape)} tensor, "
+            f"{report.input_copies} cop{'y' if report.input_copies == 1 else 'ies'} in all): read q, k, v through "
+            f"their strides, never through a .contiguous() copy",
+            hint="pass q.stride(0), ..., q.stride(3) (and k's, v's) to the kernel and build every address from "
+                 "them; a .contiguous() copy reads and writes all of q, k and v once more in HBM",
+        )
+
+    return rule
+
+
+def _triton_judge(ctx: Context, rules: tuple[Rule, ...] = ()):
+    return attention_judge(ctx, TRITON_FN, requires=(own_kernel_rule(ctx, TRITON_FN),), rules=rules,
+                           block_guesses=KERNEL_BLOCKS)
+
+
 @check("level2.flash_v2_triton", "oracle")
 def triton_matches_oracle(ctx: Context):
-    return run_examples(ctx, attention_cases(_triton_bounds(ctx)), attention_judge(ctx, "flash_attn_v2_triton"))
+    return run_examples(ctx, attention_cases(_triton_bounds(ctx)), _triton_judge(ctx))
+
+
+@check("level2.flash_v2_triton", "strided_views")
+def triton_reads_views(ctx: Context):
+    """Transposed views ([B, N, H, D] tensors seen as [B, H, N, D]), two batches and
+    grouped heads: right results, read in place (the stub forbids a .contiguous() copy)."""
+    cases = [AttentionCase(2, 2, 1, 37, 45, 16, 16, "float16", False, None, True, 1.0, 31),
+             AttentionCase(1, 4, 2, 21, 70, 32, 32, "bfloat16", True, 0.3, True, 1.0, 32)]
+    return run_cases(ctx, cases, _triton_judge(ctx, rules=(no_copy_rule(TRITON_FN),)),
+                     "right results on transposed views, read in place without copying q, k or v")
 
 
 @check("level2.flash_v2_triton", "long_sequences")
@@ -99,50 +292,88 @@ def triton_long_sequences(ctx: Context):
         AttentionCase(2, 2, 2, 1999, 1999, 64, 64, "bfloat16", True, None, False, 4.0, 12),
         AttentionCase(1, 3, 1, 4097, 3001, 32, 32, "float16", False, 0.3, False, 1.0, 13),
     ]
-    return run_cases(ctx, cases, attention_judge(ctx, "flash_attn_v2_triton"),
-                     "ragged lengths up to 4097 agree with the oracle")
+    return run_cases(ctx, cases, _triton_judge(ctx), "ragged lengths up to 4097 agree with the oracle")
+
+
+# ----------------------------------------------------------------------------- bad input
+
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception))\b:?\s*(.*)$", re.MULTILINE)
 
 
 @dataclasses.dataclass(frozen=True)
-class BadInput:
-    what: str
-    q_shape: tuple[int, ...]
-    dtype: str
-    on_cpu: bool = False
+class BadCall:
+    """One call the contract says must raise ``errors``, with a message that matches
+    one of ``names`` (the argument, or what is wrong with it)."""
+
+    what: str  # how the example is shown
+    fn: str
+    args: tuple
+    errors: tuple[str, ...]
+    names: tuple[str, ...]  # regular expressions, case-insensitive
+    device: str | None = None  # None: the check's device
 
     def describe(self) -> str:
         return self.what
 
 
+def _rejects_judge(ctx: Context):
+    def judge(case: BadCall) -> Outcome | None:
+        call = ctx.student.call(case.fn, case.args, device=case.device or ctx.device)
+        wanted = " or ".join(case.errors)
+        if call.status == "ok":
+            return Outcome(FAILED, f"{case.fn} returned normally where {wanted} was expected")
+        if call.status != "raised":
+            return call_failure(call, case.fn)
+        raised = [(m.group(1), m.group(2)) for m in _EXCEPTION_LINE.finditer(call.error)]
+        error, message = next(((e, m) for e, m in raised if e in case.errors), raised[-1] if raised else ("", ""))
+        if error not in case.errors:
+            return Outcome(FAILED, f"{case.fn} raised {error or 'an exception'} where {wanted} was expected"
+                                   f"{': ' + message if message else ''}", details=call.error.strip())
+        if not any(re.search(name, message, re.IGNORECASE) for name in case.names):
+            return Outcome(FAILED, f"{case.fn} raised {error}, but its message does not say what is wrong: "
+                                   f"{message!r}")
+        return None
+
+    return judge
+
+
+def _rejects(ctx: Context, cases: list[BadCall], prerequisites: tuple[str, ...], summary: str, hint: str):
+    """Bad input raises a clear error, and the function works on good input: a
+    function that only raises earns nothing."""
+    result = run_cases(ctx, cases, _rejects_judge(ctx), summary)
+    if result.status == FAILED and not result.hint:
+        result.hint = hint
+    if result.status != PASSED:
+        return result
+    unmet = [c for c in prerequisites if ctx.earlier.get(c) is None or ctx.earlier[c].status != PASSED]
+    if unmet:
+        return ctx.result(FAILED, f"bad input is rejected, but this point is for a working function that also "
+                                  f"rejects bad input: the {' and '.join(unmet)} check{'s' if len(unmet) > 1 else ''} "
+                                  f"must pass first")
+    return result
+
+
 @check("level2.flash_v2_triton", "rejects_bad_input")
 def triton_rejects_bad_input(ctx: Context):
-    """Unsupported input must raise ValueError/TypeError naming the problem, not crash."""
-    cases = [BadInput("fp32 inputs (only fp16/bf16 are supported)", (1, 2, 33, 64), "float32"),
-             BadInput("head dim 80 (supported: 16, 32, 64, 128)", (1, 2, 33, 80), "float16")]
+    """Unsupported input raises ValueError/TypeError naming the problem, not a crash."""
+
+    def bad(what, shape, dtype, names, device=None):
+        q = torch.randn(shape).to(DTYPES[dtype])
+        return BadCall(what, TRITON_FN, (q, q.clone(), q.clone()), ("ValueError", "TypeError"), names, device)
+
+    cases = [bad("fp32 inputs (only fp16/bf16 are supported)", (1, 2, 33, 64), "float32", ("dtype", "float32")),
+             bad("head dim 80 (supported: 16, 32, 64, 128)", (1, 2, 33, 80), "float16", ("head", r"\b80\b"))]
     if ctx.device == "cuda":
-        cases.append(BadInput("CPU tensors on a GPU run", (1, 2, 33, 64), "float16", on_cpu=True))
-
-    def judge(case: BadInput) -> Outcome | None:
-        q = torch.randn(case.q_shape).to(DTYPES[case.dtype])
-        args = (q, q.clone(), q.clone())
         # CPU tensors are sent as they are: the worker moves tensors only when device is cuda.
-        call = ctx.student.call("flash_attn_v2_triton", args, device="cpu" if case.on_cpu else ctx.device)
-        if call.status == "raised" and ("ValueError" in call.error or "TypeError" in call.error):
-            return None
-        if call.status == "not_implemented":
-            return call_failure(call, "flash_attn_v2_triton")
-        got = {"ok": "returned normally", "raised": "raised " + (call.error.strip().splitlines() or ["?"])[-1]}
-        return Outcome(FAILED, f"{case.what}: expected ValueError or TypeError, but it "
-                       f"{got.get(call.status, call.status + ': ' + call.error)}",
-                       hint="check dtype, head dim and device first, and raise ValueError naming the "
-                            "argument (grader.contract.check_attention_inputs does it)")
-
-    return run_cases(ctx, cases, judge, "unsupported dtype, head dim and device raise a clear error")
+        cases.append(bad("CPU tensors on a GPU run", (1, 2, 33, 64), "float16", ("cuda", "device", "cpu"), "cpu"))
+    return _rejects(ctx, cases, ("oracle",), "unsupported dtype, head dim and device raise a clear error",
+                    hint="check dtype, head dim and device first, and raise ValueError naming the argument "
+                         "(grader.contract.check_attention_inputs does it)")
 
 
 @check("level2.flash_v2_triton", "speed")
 def triton_speed(ctx: Context):
-    return timing_check(ctx, "flash_attn_v2_triton", prerequisites=("oracle", "long_sequences"))
+    return timing_check(ctx, TRITON_FN, prerequisites=("oracle", "long_sequences"))
 
 
 # ----------------------------------------------------------------------------- HBM-traffic model
@@ -193,6 +424,22 @@ def io_v2(ctx: Context):
     hint = ("each Q block is read once and streams all of K and V; O and the logsumexp are written "
             "once. A ragged last block reads only its rows. Return Python ints")
     return run_examples(ctx, io_cases(), _io_judge(ctx, "hbm_io_v2", oracle.hbm_io_v2, hint))
+
+
+@check("level2.io_model", "rejects_bad_input")
+def io_rejects_bad_input(ctx: Context):
+    """The stub asks for a ValueError naming any argument that is not a positive int."""
+    good = {"n": 4096, "d": 64, "block_m": 64, "block_n": 128}
+    cases = []
+    for fn in ("hbm_io_v1", "hbm_io_v2"):
+        for name, value in (("n", 0), ("d", -64), ("block_m", 32.0), ("block_n", True)):
+            args = {**good, name: value}
+            shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+            cases.append(BadCall(f"{fn}({shown}): {name} is not a positive int", fn, tuple(args.values()),
+                                 ("ValueError",), (rf"\b{name}\b",)))
+    return _rejects(ctx, cases, ("v1", "v2"), "0, negative, float and bool arguments raise ValueError naming them",
+                    hint="check each argument first: an int (not a bool: True is an int in Python) and >= 1, "
+                         "else raise ValueError(f\"n must be a positive int, got {n!r}\")")
 
 
 # ----------------------------------------------------------------------------- backward (bonus)

@@ -91,9 +91,12 @@ Grading
 ``course grade level2.flash_v1`` compares with a float64 oracle on random shapes
 (lengths that are not multiples of the blocks, GQA, ``Dv != D``, causal with ``Nq``
 above and below ``Nk``, transposed views, several block sizes) in fp32, fp16 and
-bf16, within the course's tolerance of plain attention in the input dtype. It also
-records every tensor your code creates and fails if one has
-``B * Hq * Nq * Nk / 2`` elements or more.
+bf16, within the course's tolerance of plain attention in the input dtype. On calls
+whose results are right, it also records every tensor your code creates and fails if
+one has ``B * Hq * Nq * Nk / 2`` elements or more (a causal mask included), and it
+reads the loop order from your matrix products: scores in ``[block_m, block_n]``
+tiles, each (Q block, K/V block) pair once with all batches and heads in one
+product, K/V blocks in the outer loop.
 """
 
 import math
