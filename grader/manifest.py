@@ -85,6 +85,7 @@ class CourseSettings:
     call_timeout_s: float  # one call into student code (per example)
     import_timeout_s: float  # importing the student module (Triton/torch imports are slow)
     shrink_budget_s: float  # stop shrinking a failure after this long; report the smallest so far
+    exercise_budget_s: float  # all checks of one exercise together: a slow answer cannot stretch a run to hours
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import torch
 
 import grader.checks  # noqa: F401 - registers every check
 from grader.checks.base import REGISTRY, Context
-from grader.isolation import StudentProcess
+from grader.isolation import StudentProcess, sandbox_available
 from grader.manifest import CheckSpec, ExerciseSpec, Manifest, load_manifest
-from grader.results import ERROR, NOT_VERIFIED, CheckResult, ExerciseResult, GradeReport
+from grader.results import ERROR, NOT_VERIFIED, TIMEOUT, CheckResult, ExerciseResult, GradeReport
 
 
 SECRET_ENV = "COURSE_SECRET_SEED"
@@ -89,6 +89,7 @@ def grade(
     seed: int | None = None,
     examples: int | None = None,
     timing: bool = True,
+    sandbox: bool = False,
     manifest: Manifest | None = None,
     progress: Progress | None = None,
 ) -> GradeReport:
@@ -97,11 +98,14 @@ def grade(
     ``submission`` is a directory laid out like exercises/ (default: exercises/,
     or solutions/ with ``solutions=True``). Raises KeyError for an unknown target,
     ValueError for a bad device, FileNotFoundError for a missing submission dir.
+    ``sandbox`` runs each child under bubblewrap (ValueError where it is missing).
     """
     manifest = manifest or load_manifest()
     progress = progress or Progress()
     chosen = manifest.select(target)
     machine = resolve_device(device)
+    if sandbox and not sandbox_available():
+        raise ValueError("--sandbox needs bubblewrap (`bwrap`), which is not installed here")
     if submission is None:
         submission = manifest.root / ("solutions" if solutions else "exercises")
     submission = Path(submission)
@@ -113,19 +117,22 @@ def grade(
     for exercise in chosen:
         report.exercises.append(
             _grade_exercise(manifest, exercise, submission, machine, mix_secret(seed, secret), examples, timing,
-                            progress)
+                            sandbox, progress)
         )
     return report
 
 
-def _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, progress) -> ExerciseResult:
+def _grade_exercise(manifest, exercise, submission, machine, seed, examples, timing, sandbox, progress) -> ExerciseResult:
     result = ExerciseResult(exercise.id, bonus=exercise.bonus)
     path = submission / exercise.file
     env = {"TRITON_INTERPRET": "1"} if exercise.interpret_on_cpu and machine.device == "cpu" else {}
     env[SECRET_ENV] = ""  # student code must not read the secret
     course = manifest.course
     with StudentProcess(path, f"student_{exercise.level}_{exercise.name}", env=env, root=manifest.root,
-                        call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s) as student:
+                        call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s,
+                        device=machine.device, sandbox=sandbox) as student:
+        # One budget for the whole exercise: slow-but-correct code cannot stretch a run to hours.
+        student.deadline = time.monotonic() + course.exercise_budget_s
         for spec in exercise.checks:
             count = examples or spec.examples or course.examples
             progress.start(exercise, spec, count)
@@ -133,6 +140,9 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
                 check = CheckResult(spec.id, ERROR, spec.points, f"{path} not found")
             elif not machine.can_verify(spec.needs):
                 check = CheckResult(spec.id, NOT_VERIFIED, spec.points, machine.why_not(spec.needs))
+            elif student.budget_spent():
+                check = CheckResult(spec.id, TIMEOUT, spec.points,
+                                    f"not run: the exercise's time budget of {course.exercise_budget_s:g} s ran out")
             else:
                 ctx = Context(manifest=manifest, exercise=exercise, check=spec, student=student,
                               device=machine.device, seed=seed, examples=count,
