@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from conftest import SUBMISSIONS, make_submission, set_course_setting
 from grader import report
 from grader.cli import main
+from grader.isolation import sandbox_available
 from grader.manifest import load_manifest
 from grader.stubs import stub_for
 
@@ -299,3 +300,18 @@ def test_reset_backs_up_the_student_file_and_restores_the_stub(course_copy: Path
     assert student.read_text() == stub
     assert sorted((course_copy / ".course" / "backups").rglob("*.py")) == backups
     assert backups[0].read_text() == mine
+
+
+def test_sandbox_without_bubblewrap_is_a_usage_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("grader.cli.grade.sandbox_available", lambda: False)
+    result = course("grade", "level1.merge", "--solutions", "--sandbox")
+    assert result.exit_code == 2
+    assert "--sandbox needs bubblewrap" in result.output
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed")
+def test_sandbox_grades_the_solutions_in_full():
+    result = course("grade", "level1.merge", "--solutions", "--sandbox", "--format", "json", "--examples", EXAMPLES)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["score"] == data["max_score"] > 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from grader import history
+from grader.isolation import sandbox_available
 from grader.manifest import ManifestError, is_file_target, load_manifest
 from grader.report import ProgressDisplay, console, err_console, render, render_text, score_lines, to_gradescope, \
     to_json
@@ -25,7 +26,8 @@ Examples:
 
 \b
 Final grading: COURSE_SECRET_SEED=... in the environment mixes a secret into
-the seed; reports say "seed S + secret" and never show it.
+the seed; reports say "seed S + secret" and never show it. --sandbox adds an
+OS sandbox (bubblewrap) around student code.
 """
 
 
@@ -41,7 +43,9 @@ the seed; reports say "seed S + secret" and never show it.
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE.")
 @click.option("--no-timing", is_flag=True, help="Skip the timing checks.")
-def grade(target, solutions, submission, device, examples, seed, fmt, output, no_timing) -> None:
+@click.option("--sandbox", is_flag=True,
+              help="Instructors: run student code under bubblewrap (read-only file system, no solutions/, no network).")
+def grade(target, solutions, submission, device, examples, seed, fmt, output, no_timing, sandbox) -> None:
     """Grade TARGET: all, a level (level2), an exercise (level2.flash_v2) or an
     exercise's file (exercises/level2/flash_v2.py, or one under --submission DIR)."""
     if solutions and submission:
@@ -51,6 +55,8 @@ def grade(target, solutions, submission, device, examples, seed, fmt, output, no
         graded = submission or manifest.root / ("solutions" if solutions else "exercises")
         chosen = manifest.select(target, graded)
         resolve_device(device)
+        if sandbox and not sandbox_available():
+            raise ValueError("--sandbox needs bubblewrap (bwrap): apt-get install bubblewrap, or grade without it")
     except ManifestError as err:
         raise click.ClickException(f"course.toml: {err}") from None
     except KeyError as err:
@@ -61,7 +67,8 @@ def grade(target, solutions, submission, device, examples, seed, fmt, output, no
         target = chosen[0].id
     with ProgressDisplay() as progress:
         report = run_grade(target, submission=submission, solutions=solutions, device=device, seed=seed,
-                           examples=examples, timing=not no_timing, manifest=manifest, progress=progress)
+                           examples=examples, timing=not no_timing, sandbox=sandbox, manifest=manifest,
+                           progress=progress)
     own = not solutions and submission is None  # the student's exercises/: remembered for list and repro
     if own:
         history.save(manifest.root, report)
