@@ -10,6 +10,7 @@ touched.
 from __future__ import annotations
 
 import json
+import sys
 import re
 from pathlib import Path
 
@@ -303,7 +304,7 @@ def test_reset_backs_up_the_student_file_and_restores_the_stub(course_copy: Path
 
 
 def test_sandbox_without_bubblewrap_is_a_usage_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("grader.cli.grade.sandbox_available", lambda: False)
+    monkeypatch.setattr(sys.modules["grader.cli.grade"], "sandbox_available", lambda: False)
     result = course("grade", "level1.merge", "--solutions", "--sandbox")
     assert result.exit_code == 2
     assert "--sandbox needs bubblewrap" in result.output
