@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 # aten op packet name -> what the student wrote, for messages.
 SOFTMAX_FAMILY = {
@@ -200,13 +199,11 @@ def reduction_width(name: str, args: tuple, out) -> int:
     return 0
 
 
-def _storage_key(x) -> int | None:
-    """The address of the storage behind a tensor (or a storage), None if it has none."""
+def _storage_key(t: torch.Tensor) -> int | None:
+    """The address of the storage behind a tensor, None if it has none."""
     try:
-        storage = x.untyped_storage() if isinstance(x, torch.Tensor) else x
-        if not isinstance(storage, torch.UntypedStorage) or storage.nbytes() == 0:
-            return None
-        return storage.data_ptr()
+        storage = t.untyped_storage()
+        return storage.data_ptr() if storage.nbytes() else None
     except (RuntimeError, NotImplementedError):  # sparse, meta or other storage-less tensors
         return None
 
@@ -250,16 +247,16 @@ class OpRecorder(TorchDispatchMode):
         self.inputs = list(inputs)  # the tensors the student's function was given
         self.student_file = student_file  # the submission's real path
         self.report = OpReport()
-        # storage address -> made during the call? The inputs' storages existed before;
-        # so did any other storage first met as an operand (a module-level tensor); one
-        # first met as a result was allocated inside. Outside storages stay alive
-        # through the call, so a freed inside address that is reused is never mistaken
-        # for one of them.
-        self._made_inside: dict[int, bool] = {}
-        for t in self.inputs:
-            key = _storage_key(t) if isinstance(t, torch.Tensor) else None
-            if key is not None:
-                self._made_inside[key] = False
+        # Addresses of the storages allocated during the call: the results of
+        # functional ops (neither a view nor in place), which are always fresh. A copy
+        # whose source is not one of them copies a tensor that existed before: an
+        # input (``inputs``, where given, narrows it to those) or a module-level
+        # tensor. Those stay alive through the call, so a freed inside address that
+        # is reused is never mistaken for one of them.
+        self._made_inside: set[int] = set()
+        self._input_keys = {key for t in self.inputs
+                            if isinstance(t, torch.Tensor) and (key := _storage_key(t)) is not None}
+        self._ops: dict = {}  # OpOverload -> (name, is_view, allocates), looked up once per op
         self._restore_triton = None
 
     def __enter__(self):
@@ -273,24 +270,22 @@ class OpRecorder(TorchDispatchMode):
             self._restore_triton()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        made_inside = self._made_inside
-        for x in tree_leaves((args, kwargs)):
-            key = _storage_key(x) if isinstance(x, (torch.Tensor, torch.UntypedStorage)) else None
-            if key is not None:
-                made_inside.setdefault(key, False)
-        out = func(*args, **kwargs)
-        for x in tree_leaves(out):
-            key = _storage_key(x) if isinstance(x, torch.Tensor) else None
-            if key is not None:
-                made_inside.setdefault(key, True)
-        name = func.overloadpacket.__name__
+        out = func(*args, **(kwargs or {}))
+        info = self._ops.get(func)
+        if info is None:
+            info = self._ops[func] = (func.overloadpacket.__name__, func.is_view,
+                                      not func.is_view and not func._schema.is_mutable)
+        name, is_view, allocates = info
         report = self.report
         report.op_counts[name] = report.op_counts.get(name, 0) + 1
         if name in self.banned:
             report.banned[name] = self.banned[name]
         res = _first_tensor(out)
-        if not func.is_view and res is not None and res.numel() > report.largest_numel:
+        if allocates:
+            for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(t, torch.Tensor) and (key := _storage_key(t)) is not None:
+                    self._made_inside.add(key)
+        if not is_view and res is not None and res.numel() > report.largest_numel:
             report.largest_numel = res.numel()
             report.largest_op = name
             report.largest_shape = tuple(res.shape)
@@ -309,9 +304,11 @@ class OpRecorder(TorchDispatchMode):
     def _note_copy(self, name: str, src, dst) -> None:
         if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
             return
-        src_key, dst_key = _storage_key(src), _storage_key(dst)
+        src_key = _storage_key(src)
         # the Triton interpreter copies a storage onto itself after a launch: not a copy
-        if src_key is None or src_key == dst_key or self._made_inside.get(src_key, True):
+        if src_key is None or src_key == _storage_key(dst) or src_key in self._made_inside:
+            return
+        if self._input_keys and src_key not in self._input_keys:
             return
         report = self.report
         if report.input_copies == 0:
