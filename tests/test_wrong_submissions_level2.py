@@ -64,6 +64,7 @@ WRONG = [
           ("a 48 x 167 block of scores", "naive attention over chunks of rows")),
     Wrong("flash_v1", "v2_loop_order", "loop_order",
           ("wrong order", "last K/V block came at steps 6, 12, 18", "Algorithm 1")),
+    Wrong("flash_v1", "head_loop", "loop_order", ("120 score tiles", "5 x 6 = 30", "vectorise over them")),
     # ------------------------------------------------------------ v2
     Wrong("flash_v2", "q_tail_dropped", "oracle", ("got nan", "the last partial block of queries")),
     Wrong("flash_v2", "kv_tail_dropped", "oracle", ("the last partial block of keys is dropped",)),
