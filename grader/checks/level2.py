@@ -79,7 +79,8 @@ def loop_order_rule(fn: str, outer: str) -> Rule:
                 tiles.append((cols, rows))
             else:
                 sizes = {rows, cols}
-                why = ("the whole Nq x Nk score matrix in one product is naive attention: " if sizes == {case.n_q, case.n_k}
+                whole = sizes == {case.n_q, case.n_k}
+                why = ("the whole Nq x Nk score matrix in one product is naive attention: " if whole
                        else "scores against every key at once, block_m rows at a time, are naive attention over "
                             "chunks of rows, not FlashAttention: " if case.n_k in sizes else "")
                 return Outcome(
@@ -240,8 +241,9 @@ def own_kernel_rule(ctx: Context, fn: str) -> Rule:
         torch_ops = sorted(name for name in call.report.op_counts
                            if name in MATRIX_PRODUCTS or name in SDPA or name in SOFTMAX_FAMILY)
         if torch_ops:
-            return Outcome(FAILED, f"{fn} computed with torch besides its kernel ({', '.join('aten.' + n for n in torch_ops)}): "
-                                   f"the attention must be computed by your Triton kernel", hint=hint)
+            ops = ", ".join("aten." + name for name in torch_ops)
+            return Outcome(FAILED, f"{fn} computed with torch besides its kernel ({ops}): the attention must be "
+                                   f"computed by your Triton kernel", hint=hint)
         return None
 
     return rule

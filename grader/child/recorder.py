@@ -137,7 +137,8 @@ class OpReport:
             input_copy_shape=_shape(d["input_copy_shape"], "input_copy_shape"),
             kernel_launches={_str(k, "kernel_launches"): _count(v, "kernel_launches")
                              for k, v in _dict(d["kernel_launches"], "kernel_launches").items()},
-            op_counts={_str(k, "op_counts"): _count(v, "op_counts") for k, v in _dict(d["op_counts"], "op_counts").items()},
+            op_counts={_str(k, "op_counts"): _count(v, "op_counts")
+                       for k, v in _dict(d["op_counts"], "op_counts").items()},
         )
 
 

@@ -24,7 +24,7 @@ def flash_attn_v2_triton(q, k, v, causal=False, softmax_scale=None):
     k, v = (t.float().repeat_interleave(group, dim=1) for t in (k, v))
     s = scale * q.float() @ k.transpose(-2, -1)
     if causal:
-        hidden = torch.arange(n_k)[None, :] > torch.arange(n_q)[:, None] + n_k - n_q
+        hidden = torch.arange(n_k, device=q.device)[None, :] > torch.arange(n_q, device=q.device)[:, None] + n_k - n_q
         s = s.masked_fill(hidden, -math.inf)
     m = s.amax(dim=-1, keepdim=True)
     m = torch.where(m == -math.inf, 0.0, m)

@@ -20,7 +20,7 @@ def flash_attn_v2_triton(q, k, v, causal=False, softmax_scale=None):
     n_q, n_k = q.shape[2], k.shape[2]
     group = q.shape[1] // k.shape[1]
     k, v = (t.repeat_interleave(group, dim=1) for t in (k, v))
-    hidden = torch.arange(n_k)[None, :] > torch.arange(n_q)[:, None] + n_k - n_q
+    hidden = torch.arange(n_k, device=q.device)[None, :] > torch.arange(n_q, device=q.device)[:, None] + n_k - n_q
     mask = ~hidden if causal else None
     out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, scale=scale)
     s = scale * q.float() @ k.float().transpose(-2, -1)
