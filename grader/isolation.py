@@ -31,6 +31,7 @@ import pwd
 import secrets
 import shutil
 import signal
+import site
 import socket
 import stat
 import subprocess
@@ -146,13 +147,19 @@ def sandbox_available() -> bool:
 
 
 def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
-    """bwrap arguments: everything read-only, the course hidden but for what the
-    child needs, its private dir writable, no network, own PID space."""
+    """bwrap arguments: everything read-only, /tmp and the course hidden but for what
+    the child needs (Python and its packages, wherever they live; the grader's child
+    package; its private directory, writable), no network, own PID space."""
     package = Path(grader.__file__).resolve().parent
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc",
             "--tmpfs", "/tmp", "--tmpfs", str(root)]
     if package.parent != root:
         argv += ["--tmpfs", str(package)]
+    hidden = ("/tmp", str(root), str(package))
+    libraries = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *site.getsitepackages()) if os.path.isdir(p)}
+    for library in sorted(libraries):  # a virtualenv under /tmp or inside the checkout
+        if any(library == h or library.startswith(h + "/") for h in hidden) and library != str(package.parent):
+            argv += ["--ro-bind", library, library]
     for path in [str(package / "__init__.py"), str(package / "contract.py"), str(package / "child"), *readable]:
         argv += ["--ro-bind", path, path]
     argv += ["--bind", private, private, "--unshare-all", "--die-with-parent", "--new-session", "--chdir", private]
