@@ -142,8 +142,30 @@ def _launcher_prefix(namespaces: bool) -> list[str]:
     return prefix
 
 
+@functools.cache
 def sandbox_available() -> bool:
-    return shutil.which("bwrap") is not None
+    """Whether bubblewrap is installed and can make a sandbox here (a container may
+    forbid the namespaces it needs)."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent",
+             "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def isolation_layers() -> list[str]:
+    """The OS layers a student process gets here, in words (for `course doctor`)."""
+    layers = ["the audit-hook guard", "deadlines and size caps", "a file size limit"]
+    if shutil.which("setpriv"):
+        layers.append("death with the grader (setpriv)")
+    if _unprivileged_ids() is not None:
+        layers.append(f"user {UNPRIVILEGED_USER}")
+    if _unshare_works():
+        layers.append("own user, mount and PID namespaces (unshare)")
+    return layers
 
 
 def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:

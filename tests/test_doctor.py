@@ -108,3 +108,18 @@ def test_a_healthy_machine_prints_no_fix_for_what_it_has():
              if line.startswith("  ")}
     needed = {"torch", "triton", "triton interpreter", "numpy", "hypothesis", "click", "rich"}
     assert not fixed & needed, result.output
+
+
+def test_without_bubblewrap_the_sandbox_is_reported_with_its_fix(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(doctor_module, "sandbox_available", lambda: False)
+    result = doctor()
+    assert result.exit_code == 0, result.output  # grading works without it; only --sandbox needs it
+    assert "course grade --sandbox refuses" in result.output
+    assert "apt-get install bubblewrap" in line_after(result.output, "  sandbox (bubblewrap): ")
+
+
+def test_the_isolation_layers_in_use_are_named(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(doctor_module, "isolation_layers", lambda: ["the audit-hook guard", "deadlines and size caps"])
+    result = doctor()
+    assert "the audit-hook guard, deadlines and size caps" in result.output
+    assert "own PID space" in result.output  # no namespaces: the fix says what they would add

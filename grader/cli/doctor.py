@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from grader.isolation import isolation_layers, sandbox_available
 from grader.report import console
 
 # A tiny Triton kernel run under the interpreter in a fresh process: TRITON_INTERPRET
@@ -163,6 +164,21 @@ def _package_findings() -> list[Finding]:
     return findings
 
 
+def _isolation_findings() -> list[Finding]:
+    """How student code is contained here (docs/GRADING.md, "Threat model")."""
+    layers = isolation_layers()
+    namespaces = any("namespaces" in layer for layer in layers)
+    findings = [Finding("student isolation", ", ".join(layers), namespaces,
+                        "" if namespaces else "unshare (util-linux) with unprivileged user namespaces allowed gives "
+                                              "each student process its own PID space", required=False)]
+    sandbox = sandbox_available()
+    findings.append(Finding("sandbox (bubblewrap)", "works: course grade --sandbox" if sandbox
+                            else "not available: course grade --sandbox refuses", sandbox,
+                            "" if sandbox else "apt-get install bubblewrap  (for course grade --sandbox)",
+                            required=False))
+    return findings
+
+
 def _verifiable(findings: list[Finding], interpreter: bool, gpu: str | None) -> tuple[list[str], list[str]]:
     """(what this machine can verify, what it cannot), from what the probes showed."""
     cpu_ok = all(f.ok for f in findings if f.component in CPU_GRADING)
@@ -184,7 +200,7 @@ def doctor() -> None:
     torch_rows, torch_works, gpu = _torch_findings()
     triton_rows, interpreter = _triton_findings(torch_works)
     python = Finding("python", f"{platform.python_version()} ({sys.executable})", True)
-    findings = [python, *torch_rows, *triton_rows, *_package_findings()]
+    findings = [python, *torch_rows, *triton_rows, *_package_findings(), *_isolation_findings()]
     can, cannot = _verifiable(findings, interpreter, gpu)
 
     table = Table(title="course doctor", title_justify="left")
