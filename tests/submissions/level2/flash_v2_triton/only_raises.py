@@ -1,5 +1,5 @@
-"""Pays for nothing: the input checks of the contract, then an error for every
-input, valid or not."""
+"""Pays for nothing: the input checks of the contract, then an error naming dtype,
+head dim and device for every input, valid or not."""
 
 import os
 
@@ -84,7 +84,7 @@ def _fwd(Q, K, V, Out, Lse, sm_scale,
 
 def flash_attn_v2_triton(q, k, v, causal=False, softmax_scale=None):
     check_attention_inputs(q, k, v, dtypes=HALF_DTYPES, head_dims=(16, 32, 64, 128), equal_head_dims=True)
-    raise ValueError("flash_attn_v2_triton: not supported")
+    raise ValueError("flash_attn_v2_triton: unsupported dtype, head dim or device")
     interpret = os.environ.get("TRITON_INTERPRET") == "1"
     if q.device.type != "cuda" and not interpret:
         raise ValueError(f"q, k, v are on {q.device}; a CUDA tensor is required")
