@@ -20,15 +20,15 @@ import torch
 from hypothesis import strategies as st
 
 from grader import oracle
-from grader.checks.attention import Rule, attention_judge, modified_outcome, size_limit, size_rule
-from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
+from grader.checks.attention import Rule, attention_judge, modified_outcome, size_limit, size_rule, unpack_pair
+from grader.checks.base import Context, Outcome, call_failure, check, outcome_result, run_cases, run_examples
 from grader.child.recorder import MATRIX_PRODUCTS, SDPA, SOFTMAX_FAMILY
 from grader.diagnose import KERNEL_BLOCKS
 from grader.inputs import DTYPES, AttentionBounds, AttentionCase, attention_cases, structural_attention_cases
 from grader.isolation import CallResult
 from grader.results import FAILED, PASSED
 from grader.timing import timing_check
-from grader.tolerance import compare
+from grader.tolerance import compare, naive_attention_in_dtype
 
 TILED_BOUNDS = AttentionBounds(head_dims=(16, 24, 40), max_len=200,
                                block_sizes=((16, 16), (32, 16), (16, 32), (64, 64)))
@@ -49,9 +49,80 @@ def _tiled_correct(ctx: Context, fn: str):
     return run_examples(ctx, attention_cases(TILED_BOUNDS), attention_judge(ctx, fn))
 
 
+# The memory case of no_full_matrix, measured from outside the student's process: at
+# Nq = Nk = 6000 the float32 score matrix is 137 MiB and even a bool causal mask is
+# 34 MiB, all past glibc's 32 MiB mmap threshold, so each would be fresh pages that
+# show in the peak RSS; a tiled pass with 256-wide blocks needs well under 2 MiB.
+MEMORY_CASE = AttentionCase(batch=1, heads_q=1, heads_kv=1, n_q=6000, n_k=6000, head_dim=16, head_dim_v=16,
+                            dtype="float32", causal=True, softmax_scale=None, transposed=False, logit_scale=1.0,
+                            seed=6000, block_m=256, block_n=256)
+MEMORY_BOUND_BYTES = 32 << 20
+MEMORY_ROWS = 40  # rows of the memory case compared with the oracle (the whole oracle would take seconds)
+
+
+def _sampled_rows_outcome(ctx: Context, fn: str, case: AttentionCase, q, k, v, got) -> Outcome | None:
+    """The returned (out, lse) on evenly spread rows against the oracle of those rows."""
+    pair = unpack_pair(fn, got)
+    if isinstance(pair, Outcome):
+        return pair
+    rows = torch.linspace(0, case.n_q - 1, MEMORY_ROWS).long()
+    scale = 1.0 / math.sqrt(case.head_dim)
+    visible = oracle.visible_keys(case.n_q, case.n_k, case.causal)[rows]
+    q_rows = q[:, :, rows]
+    expected = oracle.masked_attention(q_rows, k, v, scale, visible)
+    baseline = naive_attention_in_dtype(q_rows, k, v, scale, visible)
+    for name, got_t, want, base, dtype in (("out", pair[0], expected[0], baseline[0], DTYPES[case.dtype]),
+                                           ("lse", pair[1], expected[1], baseline[1], torch.float32)):
+        full = (case.batch, case.heads_q, case.n_q) + ((case.head_dim_v,) if name == "out" else ())
+        if not isinstance(got_t, torch.Tensor) or tuple(got_t.shape) != full:
+            return Outcome(FAILED, f"{fn} must return {name} of shape {list(full)}")
+        mismatch = compare(name, got_t[:, :, rows], want, want_dtype=dtype, dtype=case.dtype, tol=ctx.tolerance,
+                           baseline=base)
+        if mismatch is not None:
+            return Outcome(FAILED, f"on rows {rows.tolist()[:4]}...: {mismatch.message}",
+                           measured=mismatch.measured, allowed=mismatch.allowed)
+    return None
+
+
+def memory_bound(ctx: Context, fn: str) -> tuple[Outcome | None, str]:
+    """The no-Nq x Nk rule as the operating system sees it: the peak RSS the call
+    added, read by the parent (numpy, threads or C code cannot hide from it). Runs on
+    the CPU whatever the device (a GPU's memory is not in the RSS). Returns (failure,
+    what was measured)."""
+    case = MEMORY_CASE
+    q, k, v = case.tensors()
+    call = ctx.student.call(fn, (q, k, v), case.kwargs(), device="cpu", measure_memory=True)
+    ctx.tick()
+    failure = call_failure(call, fn) or _sampled_rows_outcome(ctx, fn, case, q, k, v, call.value)
+    if failure is not None:
+        failure.example = case.describe()
+        return failure, ""
+    matrix_mib = case.n_q * case.n_k * 4 / 2**20
+    if call.peak_bytes is None:
+        return None, "peak memory not measurable here (no /proc): the recorder's count stands alone"
+    grown = call.peak_bytes / 2**20
+    if call.peak_bytes > MEMORY_BOUND_BYTES:
+        return Outcome(
+            FAILED,
+            f"{fn} grew the process's memory by {grown:.0f} MiB on Nq = Nk = {case.n_q} (causal, blocks of "
+            f"{case.block_m}); the float32 score matrix alone is {matrix_mib:.0f} MiB and the limit is "
+            f"{MEMORY_BOUND_BYTES >> 20} MiB, measured by the operating system",
+            hint="something of Nq x Nk size was built (scores, probabilities or a mask, in torch, numpy or another "
+                 "thread); compute them one [block_m, block_n] tile at a time",
+            example=case.describe(),
+        ), ""
+    return None, f"peak memory +{grown:.1f} MiB at Nq = Nk = {case.n_q} (the score matrix: {matrix_mib:.0f} MiB)"
+
+
 def _tiled_structure(ctx: Context, fn: str):
-    return run_cases(ctx, structural_attention_cases(TILED_BOUNDS), attention_judge(ctx, fn, rules=(size_rule(fn),)),
-                     "right results, and no intermediate reached B*Hq*Nq*Nk/2 elements")
+    result = run_cases(ctx, structural_attention_cases(TILED_BOUNDS), attention_judge(ctx, fn, rules=(size_rule(fn),)),
+                       "right results, and no intermediate reached B*Hq*Nq*Nk/2 elements")
+    if result.status != PASSED:
+        return result
+    failure, measured = memory_bound(ctx, fn)
+    if failure is not None:
+        return outcome_result(ctx, failure)
+    return ctx.result(PASSED, f"{result.summary}; {measured}")
 
 
 def _ragged(n: int, block: int) -> int:

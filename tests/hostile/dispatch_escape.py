@@ -1,0 +1,25 @@
+"""Hostile: a right flash_attn_v2 that switches torch's dispatch modes off (two lines)
+and computes plain attention, the whole Nq x Nk matrix, out of the op recorder's sight."""
+
+import math
+
+import torch
+from torch.utils._python_dispatch import _disable_current_modes
+
+
+def flash_attn_v2(q, k, v, causal=False, softmax_scale=None, block_m=64, block_n=64):
+    with _disable_current_modes():
+        scale = 1.0 / math.sqrt(q.shape[-1]) if softmax_scale is None else softmax_scale
+        group = q.shape[1] // k.shape[1]
+        k, v = (t.float().repeat_interleave(group, dim=1) for t in (k, v))
+        s = scale * (q.float() @ k.transpose(-1, -2))
+        if causal:
+            n_q, n_k = s.shape[-2:]
+            hidden = torch.arange(n_k)[None, :] > torch.arange(n_q)[:, None] + (n_k - n_q)
+            s = s.masked_fill(hidden, float("-inf"))
+        m = s.amax(dim=-1, keepdim=True)
+        m_safe = torch.where(torch.isfinite(m), m, 0.0)
+        p = torch.exp(s - m_safe)
+        l = p.sum(dim=-1, keepdim=True)
+        out = torch.where(l > 0, (p @ v) / torch.where(l > 0, l, 1.0), 0.0).to(q.dtype)
+        return out, (m_safe + torch.log(l)).squeeze(-1)
