@@ -45,15 +45,22 @@ _REFUSED_EVENTS = {
     "socket.sendto": "network sockets",
     "socket.getaddrinfo": "network look-ups",
     "os.setuid": "changing user",
-    "os.chmod": "changing file permissions",
     "os.chown": "changing file ownership",
-    "os.remove": "deleting files",
-    "os.rename": "renaming files",
-    "os.rmdir": "deleting directories",
-    "shutil.rmtree": "deleting directories",
-    "os.symlink": "creating links",
-    "os.link": "creating links",
-    "os.truncate": "truncating files",
+}
+# File-system changes: allowed inside the child's private directories (Triton's cache
+# writes a temporary file and renames it into place), refused anywhere else. The
+# values: what the student is told, and how many leading arguments are paths.
+_PATH_EVENTS = {
+    "os.remove": ("deleting files", 1),
+    "os.rename": ("renaming files", 2),
+    "os.rmdir": ("deleting directories", 1),
+    "shutil.rmtree": ("deleting directories", 1),
+    "os.mkdir": ("creating directories", 1),
+    "os.chmod": ("changing file permissions", 1),
+    "os.symlink": ("creating links", 2),
+    "os.link": ("creating links", 2),
+    "os.truncate": ("truncating files", 1),
+    "os.utime": ("changing file times", 1),
 }
 
 
@@ -149,6 +156,11 @@ class Guard:
             self.refuse("sending signals")
         elif event in _REFUSED_EVENTS:
             self.refuse(_REFUSED_EVENTS[event])
+        elif event in _PATH_EVENTS:
+            what, count = _PATH_EVENTS[event]
+            paths = [a for a in args[:count] if isinstance(a, (str, bytes, os.PathLike))]
+            if any(not _under(os.path.realpath(os.fsdecode(p)), self.writable) for p in paths):
+                self.refuse(f"{what} outside the submission's own temporary directory")
         elif event in _FRAME_EVENTS or (event == "object.__getattr__" and args[1] in _FRAME_ATTRIBUTES):
             if self._asked_by_student():
                 self.refuse("inspecting the call stack (the grader's frames)")
