@@ -22,7 +22,7 @@ import statistics
 
 from grader.child.measure import attention_flops, bench_inputs
 from grader.isolation import StudentProcess
-from grader.results import FAILED, NOT_VERIFIED, PASSED
+from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
 
 TIMING_CALL_TIMEOUT_S = 600  # compiles and autotunes both kernels before timing
 WARMUP_CALLS = 3
@@ -53,7 +53,10 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
         return ctx.result(NOT_VERIFIED, "timing skipped (--no-timing)")
     unmet = [c for c in prerequisites if ctx.earlier.get(c) is None or ctx.earlier[c].status != PASSED]
     if unmet:
-        return ctx.result(FAILED, f"not timed: the correctness checks {', '.join(unmet)} must pass first")
+        # a stub stays "not implemented" here too; anything else that did not pass is a failure to time
+        status = NOT_IMPLEMENTED if all(ctx.earlier.get(c) is not None and ctx.earlier[c].status == NOT_IMPLEMENTED
+                                        for c in unmet) else FAILED
+        return ctx.result(status, f"not timed: the correctness checks {', '.join(unmet)} must pass first")
     shape = dataclasses.asdict(spec.bench)
     course = ctx.manifest.course
     student = ctx.student
