@@ -238,9 +238,11 @@ def test_under_the_sandbox_the_course_is_not_there(course_copy: Path, tmp_path: 
 @pytest.mark.parametrize("module", ["numpy_full_matrix", "thread_full_matrix", "dispatch_escape"])
 def test_a_full_score_matrix_out_of_the_recorders_sight_is_caught_by_the_memory_bound(module: str, tmp_path: Path):
     """Right values, the whole Nq x Nk matrix built where the op recorder cannot see it:
-    the peak RSS the parent reads from /proc fails no_full_matrix all the same."""
+    the peak RSS the parent reads from /proc fails no_full_matrix all the same. (On the
+    CPU: the memory case always runs there, and these attacks are written for CPU
+    tensors.)"""
     submission = make_submission(tmp_path, {"level2/flash_v2.py": HOSTILE / f"{module}.py"})
-    (result,) = grader.grade("level2.flash_v2", submission=submission, examples=EXAMPLES).exercises
+    (result,) = grader.grade("level2.flash_v2", submission=submission, examples=EXAMPLES, device="cpu").exercises
     checks = {c.name: c for c in result.checks}
     assert checks["oracle"].status == "passed"  # the values are right: those points are earned
     assert checks["no_full_matrix"].status == "failed", checks["no_full_matrix"].message
