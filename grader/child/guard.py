@@ -13,8 +13,7 @@ worker before the student's module is imported, it refuses:
 - starting processes (on a GPU the compiler tools Triton runs are allowed),
   sending signals, network sockets, ``ctypes`` calls, and the garbage
   collector's walks over every object and the inspection of the call stack (ways to
-  reach the worker's frames, its socket and its requests);
-- changing attributes of the grader's own classes (the op recorder).
+  reach the worker's frames, its socket and its requests).
 
 The hook guards the Python level. Native code (a compiled extension the student
 builds and loads) is outside its reach: the OS-level layers (an unprivileged user,
@@ -164,10 +163,6 @@ class Guard:
         elif event in _FRAME_EVENTS or (event == "object.__getattr__" and args[1] in _FRAME_ATTRIBUTES):
             if self._asked_by_student():
                 self.refuse("inspecting the call stack (the grader's frames)")
-        elif event == "object.__setattr__":
-            owner = args[0]
-            if isinstance(owner, type) and owner.__module__.startswith("grader."):
-                self.refuse(f"changing the grader's {owner.__name__}")
 
     def _asked_by_student(self) -> bool:
         """Whether the nearest caller outside the standard library is the student's
