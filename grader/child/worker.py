@@ -184,6 +184,8 @@ class Worker:
         request from outside. With ``keep_output`` the last output comes back."""
         import torch
 
+        fill = torch.utils.deterministic.fill_uninitialized_memory
+        torch.utils.deterministic.fill_uninitialized_memory = False  # the NaN fill would be timed too
         try:
             fn = self._function(request["fn"])
             q, k, v = self.kept["inputs"]
@@ -192,6 +194,8 @@ class Worker:
             torch.cuda.synchronize()
         except BaseException as err:  # noqa: BLE001
             return self._failure(err)
+        finally:
+            torch.utils.deterministic.fill_uninitialized_memory = fill
         if request.get("keep_output"):
             devices: list[str] = []
             return {"status": "ok", "value": _portable(value, devices), "devices": devices}
