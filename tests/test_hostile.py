@@ -57,7 +57,8 @@ ATTACKS = [
     Attack("ctypes_escape", ("error",), ("ctypes",)),
     Attack("gc_socket", ("error",), ("walking every object",)),
     Attack("stack_walk", ("error",), ("inspecting the call stack",)),
-    Attack("patch_recorder", ("failed",), ("calls torch.softmax",)),  # the patch changes a class the worker no longer uses
+    Attack("patch_recorder", ("failed",), ("calls torch.softmax",)),
+    Attack("custom_op", ("failed",), ("a custom op, whose body the grader cannot see",)),  # the patch changes a class the worker no longer uses
     Attack("network", ("error",), ("network",)),
     Attack("bogus_header", ("error",), ("broke the protocol", "bytes")),
     Attack("half_frame", ("timeout",), ("no answer within 3 s",), settings={"call_timeout_s": 3.0}),
