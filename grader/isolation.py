@@ -202,11 +202,16 @@ class StudentProcess:
 
     def __init__(self, path: Path, module_name: str, *, env: dict[str, str], root: Path,
                  call_timeout: float, import_timeout: float, device: str = "cpu",
-                 readable: tuple[Path, ...] = (), sandbox: bool = False):
+                 readable: tuple[Path, ...] = (), sandbox: bool = False,
+                 memory_limit_gib: float | None = None, cpu_limit_s: float | None = None):
         self.path, self.module_name = Path(path), module_name
         self.env, self.root = env, Path(root).resolve()
         self.call_timeout, self.import_timeout = call_timeout, import_timeout
         self.device, self.readable, self.sandbox = device, tuple(readable), sandbox
+        # Kernel-enforced limits on the child: address space on the CPU only (CUDA reserves
+        # far more address space than it uses), CPU seconds as a backstop to the deadlines.
+        self.limits = {"address_space": int(memory_limit_gib * 2**30) if memory_limit_gib and device == "cpu" else None,
+                       "cpu_seconds": int(cpu_limit_s * (os.cpu_count() or 1)) if cpu_limit_s else None}
         self.deadline: float | None = None  # time.monotonic() when the exercise's budget runs out
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
@@ -280,7 +285,7 @@ class StudentProcess:
             log_writer.close()
         self._sock = parent_sock
         wire.send_frame(self._sock, wire.encode({"path": str(submission), "module": self.module_name,
-                                                 "policy": self._policy(submission)}))
+                                                 "policy": self._policy(submission), "limits": self.limits}))
         reply = self._receive(self._timeout(self.import_timeout), during="import")
         if reply.status == "ready":
             self._worker_pid = self._find_worker()

@@ -86,6 +86,7 @@ class CourseSettings:
     import_timeout_s: float  # importing the student module (Triton/torch imports are slow)
     shrink_budget_s: float  # stop shrinking a failure after this long; report the smallest so far
     exercise_budget_s: float  # all checks of one exercise together: a slow answer cannot stretch a run to hours
+    memory_limit_gib: float  # the student process's address space when grading on the CPU (RLIMIT_AS)
 
 
 @dataclass(frozen=True)

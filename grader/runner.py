@@ -130,7 +130,8 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
     course = manifest.course
     with StudentProcess(path, f"student_{exercise.level}_{exercise.name}", env=env, root=manifest.root,
                         call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s,
-                        device=machine.device, sandbox=sandbox) as student:
+                        device=machine.device, sandbox=sandbox,
+                        memory_limit_gib=course.memory_limit_gib, cpu_limit_s=course.exercise_budget_s) as student:
         # One budget for the whole exercise: slow-but-correct code cannot stretch a run to hours.
         student.deadline = time.monotonic() + course.exercise_budget_s
         for spec in exercise.checks:

@@ -63,6 +63,7 @@ ATTACKS = [
     Attack("bogus_header", ("error",), ("broke the protocol", "bytes")),
     Attack("half_frame", ("timeout",), ("no answer within 3 s",), settings={"call_timeout_s": 3.0}),
     Attack("huge_view", ("failed",)),
+    Attack("memory_hog", ("error",), ("allocate",), settings={"memory_limit_gib": 3.0}),
     Attack("print_flood", ("error",), ("File too large",)),
     # Correct but slow: what finishes within the exercise's budget counts, the rest times out.
     Attack("slow_correct", ("passed", "timeout"), env={"HOSTILE_SLEEP_S": "2"},

@@ -221,18 +221,24 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _limit_file_size() -> None:
+def _set_limits(limits: dict) -> None:
+    """Kernel-enforced limits: file size always; address space and CPU seconds where
+    the parent asks (student code cannot raise a hard limit)."""
     import resource
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    if limits.get("address_space"):
+        resource.setrlimit(resource.RLIMIT_AS, (limits["address_space"], limits["address_space"]))
+    if limits.get("cpu_seconds"):
+        resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"]))
 
 
 def main(fd: int) -> None:
     sock = socket.socket(fileno=fd)
     init = wire.decode(wire.read_frame(sock))
     _die_with_parent()
-    _limit_file_size()
+    _set_limits(init.get("limits", {}))
     policy = guard.Policy.from_message(init["policy"])
     the_guard = guard.install(policy)
     import torch
