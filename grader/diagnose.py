@@ -22,6 +22,7 @@ from grader.manifest import Tolerance
 from grader.tolerance import Mismatch, allowed_error
 
 LOG2E = 1.0 / math.log(2.0)
+EXP_OVERFLOW = 88.0  # exp(x) is inf in float32 beyond about 88.7
 
 HINTS = {
     "top_left": "the causal mask looks top-left aligned (key j visible iff j <= i); the course aligns it "
@@ -53,6 +54,8 @@ HINTS = {
     "masked_row_nan": "NaN on a row with no visible key (causal with Nq > Nk): guard exp(-inf - (-inf)) and "
                       "0/0 so such rows give out = 0 and lse = -inf",
     "masked_row_value": "a row with no visible key (causal with Nq > Nk) must give out = 0 and lse = -inf",
+    "overflow": "this row's largest scaled score is {row_max:.0f}, and exp(x) overflows float32 past 88: "
+                "subtract the row's (running) max before exponentiating",
     "nan": "NaN where the oracle is finite: an output element never written (the grader fills fresh "
            "memory with NaN), an uninitialised O/l/m buffer, or inf - inf in the rescale",
     "rescale": "the error appears once the keys span several blocks (Nk={n_k}{blocks}): check the online "
@@ -181,6 +184,10 @@ def attention_hint(case: AttentionCase, inputs, got_out, got_lse, mismatch: Mism
     if mismatch.kind in ("error", "inf", "constant") and bool(masked_rows.any()) and isinstance(got_lse, torch.Tensor):
         if got_lse.shape == exp_lse.shape and not bool(torch.isneginf(got_lse[masked_rows]).all()):
             return HINTS["masked_row_value"]
+    if mismatch.kind in ("nan", "inf") and mismatch.index is not None:
+        row_max = _row_max(case, q, k)[mismatch.index[:3]]
+        if bool(torch.isfinite(row_max)) and float(row_max) > EXP_OVERFLOW:
+            return HINTS["overflow"].format(row_max=float(row_max))
     if mismatch.kind == "nan":
         return HINTS["nan"]
     return _rescale_hint(case, got_out, exp_out, block_guesses)
