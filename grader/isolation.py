@@ -284,8 +284,12 @@ class StudentProcess:
             child_sock.close()
             log_writer.close()
         self._sock = parent_sock
+        policy = self._policy(submission)
+        # In its own mount namespace the child makes the course read-only for itself.
+        read_only = policy["protected"] if not self.sandbox and _unshare_works() else []
         wire.send_frame(self._sock, wire.encode({"path": str(submission), "module": self.module_name,
-                                                 "policy": self._policy(submission), "limits": self.limits}))
+                                                 "policy": policy, "limits": self.limits,
+                                                 "read_only": read_only}))
         reply = self._receive(self._timeout(self.import_timeout), during="import")
         if reply.status == "ready":
             self._worker_pid = self._find_worker()

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import grader
 from conftest import HOSTILE, ROOT, make_submission, with_course_settings
 from grader.cli import main
-from grader.isolation import sandbox_available
+from grader.isolation import StudentProcess, _unshare_works, sandbox_available
 
 EXAMPLES = 3
 FORGED = '"score": 23'
@@ -250,3 +251,17 @@ def test_a_full_score_matrix_out_of_the_recorders_sight_is_caught_by_the_memory_
     assert checks["no_full_matrix"].status == "failed", checks["no_full_matrix"].message
     assert "measured by the operating system" in checks["no_full_matrix"].message
     assert "grew the process's memory" in checks["no_full_matrix"].message
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="no user namespaces here (unshare)")
+def test_the_course_is_mounted_read_only_in_the_childs_namespace(course_copy: Path):
+    """Below the guard, the kernel: the child's own mount namespace holds the course
+    root read-only, which native code cannot get round either (read from the parent,
+    in /proc/PID/mountinfo)."""
+    solution = course_copy / "solutions" / "level1" / "softmax.py"
+    with StudentProcess(solution, "reference", env={}, root=course_copy, call_timeout=60,
+                        import_timeout=120) as student:
+        assert student.call("safe_softmax", (torch.ones(2, 3),)).ok
+        mounts = Path(f"/proc/{student._worker_pid}/mountinfo").read_text().splitlines()
+    entry = next(line.split() for line in mounts if line.split()[4] == str(course_copy.resolve()))
+    assert "ro" in entry[5].split(","), entry

@@ -24,6 +24,7 @@ from grader.child import guard, wire
 
 FILE_SIZE_LIMIT = 64 << 20  # what the child may write to any file, its log included
 PR_SET_PDEATHSIG = 1
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384  # mount(2) flags
 
 
 def load_module(path, name: str):
@@ -221,6 +222,23 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _make_read_only(paths: list[str], keep_writable: str) -> None:
+    """Bind-mount each path read-only over itself: in the child's own mount namespace
+    (unshare), the course and the grader's checkout become read-only to every write,
+    native code's included. Best effort: the guard refuses the same writes anyway."""
+    if not paths or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for path in paths:
+        if keep_writable == path or keep_writable.startswith(path.rstrip("/") + "/"):
+            continue
+        target = os.fsencode(path)
+        if libc.mount(target, target, None, MS_BIND | MS_REC, None) == 0:
+            libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+
+
 def _set_limits(limits: dict) -> None:
     """Kernel-enforced limits: file size always; address space and CPU seconds where
     the parent asks (student code cannot raise a hard limit)."""
@@ -240,6 +258,7 @@ def main(fd: int) -> None:
     _die_with_parent()
     _set_limits(init.get("limits", {}))
     policy = guard.Policy.from_message(init["policy"])
+    _make_read_only(init.get("read_only", []), os.path.realpath(policy.writable[0]))
     the_guard = guard.install(policy)
     import torch
 
