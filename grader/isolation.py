@@ -36,6 +36,7 @@ import socket
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import weakref
@@ -142,6 +143,15 @@ def _launcher_prefix(namespaces: bool) -> list[str]:
     return prefix
 
 
+def _library_dirs() -> list[str]:
+    """Where Python and its installed packages live: the child reads them even when
+    they sit under a protected directory (a .venv inside the checkout)."""
+    paths = sysconfig.get_paths()
+    dirs = {sys.prefix, sys.base_prefix, *site.getsitepackages(),
+            *(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))}
+    return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
+
+
 @functools.cache
 def sandbox_available() -> bool:
     """Whether bubblewrap is installed and can make a sandbox here (a container may
@@ -173,15 +183,19 @@ def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
     the child needs (Python and its packages, wherever they live; the grader's child
     package; its private directory, writable), no network, own PID space."""
     package = Path(grader.__file__).resolve().parent
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", str(root)]
-    if package.parent != root:
-        argv += ["--tmpfs", str(package)]
-    hidden = ("/tmp", str(root), str(package))
-    libraries = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *site.getsitepackages()) if os.path.isdir(p)}
-    for library in sorted(libraries):  # a virtualenv under /tmp or inside the checkout
-        if any(library == h or library.startswith(h + "/") for h in hidden) and library != str(package.parent):
+    # Hidden: /tmp, the course root and, where the grader runs from a checkout, that
+    # checkout (solutions/ beside it); Python's own directories are bound back, and an
+    # installed grader's package is hidden last (its site-packages may have been bound).
+    checkout = (package.parent / "course.toml").is_file()
+    hidden = ["/tmp", str(root)] + ([str(package.parent)] if checkout and package.parent != root else [])
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
+    for place in hidden:
+        argv += ["--tmpfs", place]
+    for library in _library_dirs():  # a virtualenv under /tmp or inside the checkout
+        if any(library == h or library.startswith(h + "/") for h in hidden):
             argv += ["--ro-bind", library, library]
+    if not checkout:
+        argv += ["--tmpfs", str(package)]
     for path in [str(package / "__init__.py"), str(package / "contract.py"), str(package / "child"), *readable]:
         argv += ["--ro-bind", path, path]
     argv += ["--bind", private, private, "--unshare-all", "--die-with-parent", "--new-session", "--chdir", private]
@@ -235,11 +249,8 @@ class StudentProcess:
         protected = [str(self.root)]
         if (package.parent / "course.toml").is_file():  # the grader runs from a checkout, solutions/ beside it
             protected.append(str(package.parent))
-        # Installed packages may live under a protected directory (a .venv in the checkout).
-        libraries = [p for p in sys.path if p and os.path.isdir(p)
-                     and not any(root.startswith(os.path.realpath(p)) for root in protected)]
         readable = [str(submission), str(package / "__init__.py"), str(package / "contract.py"),
-                    str(package / "child"), str(package / "__pycache__"), sys.prefix, *libraries,
+                    str(package / "child"), str(package / "__pycache__"), *_library_dirs(),
                     *(str(p) for p in self.readable)]
         return {"protected": protected, "student_file": os.path.realpath(submission), "readable": readable,
                 "writable": [self._private], "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}

@@ -4,14 +4,17 @@ other settings, a throw-away copy of the course, and finding a check in a report
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from grader.manifest import Manifest, load_manifest
-from grader.results import CheckResult, GradeReport
+import grader
+from grader.results import CheckResult, ExerciseResult, GradeReport
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
 HOSTILE = Path(__file__).parent / "hostile"  # submissions that attack the grader
@@ -78,3 +81,36 @@ def set_course_setting(root: Path, key: str, value) -> None:
             path.write_text("".join(lines))
             return
     raise KeyError(f"course.toml has no line for {key}")
+
+
+SUBMISSION_EXAMPLES = 10  # hypothesis examples per check: enough to find each bug there, fast on 2 cores
+
+
+@functools.cache
+def graded_submission(level: str, exercise: str, name: str, timing: bool = True) -> ExerciseResult:
+    """Grade tests/submissions/<level>/<exercise>/<name>.py as <level>.<exercise> (once per run)."""
+    with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
+        source = SUBMISSIONS / level / exercise / f"{name}.py"
+        directory = make_submission(Path(tmp), {f"{level}/{exercise}.py": source})
+        report = grader.grade(f"{level}.{exercise}", submission=directory, examples=SUBMISSION_EXAMPLES,
+                              timing=timing)
+    (result,) = report.exercises
+    return result
+
+
+def check_of(result: ExerciseResult, name: str) -> CheckResult:
+    return next(c for c in result.checks if c.name == name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrong:
+    """A wrong submission and how it must be rejected."""
+
+    exercise: str
+    submission: str  # file stem under tests/submissions/<level>/<exercise>/
+    check: str  # the check that must catch it
+    phrases: tuple[str, ...]  # each must appear in that check's message (summary, example, hint)
+    status: str = "failed"  # "error" where the student code raises
+
+    def __str__(self) -> str:
+        return f"{self.exercise}/{self.submission}"

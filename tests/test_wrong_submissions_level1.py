@@ -10,47 +10,17 @@ so exactly one thing is wrong. Every file's docstring says what is wrong with it
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
 
-import grader
-from conftest import ROOT, SUBMISSIONS, make_submission
+from conftest import ROOT, SUBMISSIONS, Wrong, check_of, graded_submission
 from grader.results import ExerciseResult
 
-EXAMPLES = 10  # hypothesis examples per check: enough to find each bug here, fast on 2 cores
 
-
-@functools.cache
 def graded(exercise: str, name: str) -> ExerciseResult:
-    """Grade tests/submissions/level1/<exercise>/<name>.py as level1.<exercise> (once per run)."""
-    with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        source = SUBMISSIONS / "level1" / exercise / f"{name}.py"
-        directory = make_submission(Path(tmp), {f"level1/{exercise}.py": source})
-        report = grader.grade(f"level1.{exercise}", submission=directory, examples=EXAMPLES)
-    (result,) = report.exercises
-    return result
-
-
-def check_of(result: ExerciseResult, name: str):
-    return next(c for c in result.checks if c.name == name)
-
-
-@dataclass(frozen=True)
-class Wrong:
-    exercise: str
-    submission: str  # file stem under tests/submissions/level1/<exercise>/
-    check: str  # the check that must catch it
-    phrases: tuple[str, ...]  # each must appear in that check's message
-    status: str = "failed"  # "error" where the student code raises
-
-    def __str__(self) -> str:
-        return f"{self.exercise}/{self.submission}"
+    return graded_submission("level1", exercise, name)
 
 
 WRONG = [

@@ -10,47 +10,19 @@ Triton ones run under Triton's interpreter on a CPU.
 
 from __future__ import annotations
 
-import functools
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import grader
-from conftest import SUBMISSIONS, make_submission
+from conftest import Wrong, check_of, graded_submission, make_submission
 from grader.checks.level2 import LOOP_ORDER_CASE
 from grader.results import ExerciseResult
 
-EXAMPLES = 10  # hypothesis examples per check: enough to find each bug here, fast on 2 cores
 
-
-@functools.cache
 def graded(exercise: str, name: str) -> ExerciseResult:
-    """Grade tests/submissions/level2/<exercise>/<name>.py as level2.<exercise> (once per run)."""
-    with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        source = SUBMISSIONS / "level2" / exercise / f"{name}.py"
-        directory = make_submission(Path(tmp), {f"level2/{exercise}.py": source})
-        # no timing: a slow but correct kernel is not this suite's subject, and on a GPU it costs minutes
-        report = grader.grade(f"level2.{exercise}", submission=directory, examples=EXAMPLES, timing=False)
-    (result,) = report.exercises
-    return result
-
-
-def check_of(result: ExerciseResult, name: str):
-    return next(c for c in result.checks if c.name == name)
-
-
-@dataclass(frozen=True)
-class Wrong:
-    exercise: str
-    submission: str  # file stem under tests/submissions/level2/<exercise>/
-    check: str  # the check that must catch it
-    phrases: tuple[str, ...]  # each must appear in that check's message (summary, example, hint)
-    status: str = "failed"
-
-    def __str__(self) -> str:
-        return f"{self.exercise}/{self.submission}"
+    # no timing: a slow but correct kernel is not this suite's subject, and on a GPU it costs minutes
+    return graded_submission("level2", exercise, name, timing=False)
 
 
 WRONG = [
