@@ -66,7 +66,6 @@ class CallResult:
     output: str = ""  # what student code printed during the call (tail)
     seconds: float = 0.0  # wall time of the request, measured by the parent
     peak_bytes: int | None = None  # peak RSS growth during the call, measured from outside (Linux)
-    refused: bool = False  # the guard refused something student code tried
     extra: dict = field(default_factory=dict)  # op-specific reply fields
 
     @property
@@ -424,7 +423,6 @@ class StudentProcess:
             modified=modified,
             error=str(reply.get("error", "")),
             output=self._new_output(),
-            refused=bool(reply.get("guard", False)),
             extra={k: v for k, v in reply.items() if k.startswith("t_")},
         )
 

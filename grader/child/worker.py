@@ -145,7 +145,7 @@ class Worker:
             return {"status": "raised", "error": f"student code called sys.exit({err.code!r})"}
         with self.guard.trusted():
             error = student_traceback(err, self.student_file)
-        return {"status": "raised", "error": error, "guard": isinstance(err, guard.GuardError)}
+        return {"status": "raised", "error": error}
 
     def _function(self, name: str):
         fn = getattr(self.module, name, None)
