@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.child.measure import SEQ_LENS  # noqa: F401 - the lengths `course bench` draws
-
 
 @dataclass(frozen=True)
 class BenchPoint:

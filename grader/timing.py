@@ -31,9 +31,8 @@ CALLS_PER_REQUEST = 10  # the request's round trip (~0.1 ms) is then ~1% of a 1 
 ANSWER_TOLERANCE = 2e-2  # max |out - float32 attention| for fp16/bf16 outputs of O(1)
 
 
-def _hint() -> str:
-    return ("profile with `course bench`; usual suspects: BLOCK sizes, num_warps/num_stages, masks on every "
-            "block instead of only the boundary ones, exp instead of exp2")
+SLOW_HINT = ("profile with `course bench`; usual suspects: BLOCK sizes, num_warps/num_stages, masks on every "
+             "block instead of only the boundary ones, exp instead of exp2")
 
 
 def _expected(shape: dict, device: str, seed: int):
@@ -58,12 +57,10 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
                                         for c in unmet) else FAILED
         return ctx.result(status, f"not timed: the correctness checks {', '.join(unmet)} must pass first")
     shape = dataclasses.asdict(spec.bench)
-    course = ctx.manifest.course
-    student = ctx.student
     with StudentProcess(ctx.reference_path, "course_reference", env={}, root=ctx.manifest.root,
-                        call_timeout=TIMING_CALL_TIMEOUT_S, import_timeout=course.import_timeout_s,
+                        call_timeout=TIMING_CALL_TIMEOUT_S, import_timeout=ctx.manifest.course.import_timeout_s,
                         device=ctx.device) as reference:
-        procs = {"student": student, "reference": reference}
+        procs = {"student": ctx.student, "reference": reference}
 
         def run(name: str, message: dict):
             call = procs[name].request(message, timeout=TIMING_CALL_TIMEOUT_S)
@@ -73,7 +70,6 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
 
         repeat = {"op": "repeat", "fn": fn, "kwargs": {"causal": shape["causal"]}}
         times: dict[str, list[float]] = {name: [] for name in procs}
-        seed = ctx.seed
         for round_ in range(ROUNDS + 1):
             seed = ctx.seed * 1000 + round_
             for name in procs:
@@ -107,7 +103,7 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = ()):
                f"allowed {spec.max_ratio:.2f} (timed from outside both processes)")
     if ratio <= spec.max_ratio:
         return ctx.result(PASSED, summary)
-    return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio, hint=_hint())
+    return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio, hint=SLOW_HINT)
 
 
 def _describe(shape: dict) -> str:

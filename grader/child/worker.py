@@ -98,21 +98,20 @@ def student_traceback(err: BaseException, student_file: str) -> str:
     return "\n".join(lines)
 
 
-_RECORDER_METHODS: dict = {}  # the op recorder's methods as they were before student code loaded
+_RECORDER: list = []  # (OpRecorder, its methods) as they were before student code loaded
 
 
 def _keep_recorder_methods() -> None:
     from grader.child.recorder import OpRecorder
 
-    _RECORDER_METHODS.update({name: value for name, value in vars(OpRecorder).items() if callable(value)})
-    _RECORDER_METHODS["base"] = OpRecorder
+    _RECORDER[:] = [OpRecorder, {name: value for name, value in vars(OpRecorder).items() if callable(value)}]
 
 
 def _pristine_recorder_class():
     """A fresh subclass carrying the recorder's original methods: patching the
     OpRecorder class (a monkeypatch in student code) changes nothing here."""
-    methods = {k: v for k, v in _RECORDER_METHODS.items() if k != "base"}
-    return type("OpRecorder", (_RECORDER_METHODS["base"],), methods)
+    base, methods = _RECORDER
+    return type("OpRecorder", (base,), dict(methods))
 
 
 def _snapshot(args, kwargs):

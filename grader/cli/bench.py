@@ -9,7 +9,8 @@ import click
 import torch
 from rich.table import Table
 
-from grader.bench import SEQ_LENS, BenchPoint, plot
+from grader.bench import BenchPoint, plot
+from grader.child.measure import SEQ_LENS
 from grader.isolation import StudentProcess
 from grader.manifest import ManifestError, load_manifest
 from grader.report import console, err_console
