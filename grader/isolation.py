@@ -216,8 +216,10 @@ class StudentProcess:
     def __init__(self, path: Path, module_name: str, *, env: dict[str, str], root: Path,
                  call_timeout: float, import_timeout: float, device: str = "cpu",
                  readable: tuple[Path, ...] = (), sandbox: bool = False,
-                 memory_limit_gib: float | None = None, cpu_limit_s: float | None = None):
+                 memory_limit_gib: float | None = None, cpu_limit_s: float | None = None,
+                 source: bytes | None = None):
         self.path, self.module_name = Path(path), module_name
+        self.source = source  # what the child imports, when the caller has read (and vetted) the file already
         self.env, self.root = env, Path(root).resolve()
         self.call_timeout, self.import_timeout = call_timeout, import_timeout
         self.device, self.readable, self.sandbox = device, tuple(readable), sandbox
@@ -266,7 +268,10 @@ class StudentProcess:
         copy = Path(self._private) / "submission" / self.path.name
         if not copy.exists():
             copy.parent.mkdir(exist_ok=True)
-            shutil.copyfile(self.path, copy)
+            if self.source is None:
+                shutil.copyfile(self.path, copy)
+            else:
+                copy.write_bytes(self.source)
             ids = _unprivileged_ids()
             if ids is not None and not self.sandbox:
                 os.chown(copy.parent, *ids)

@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 import grader.checks  # noqa: F401 - registers every check
+from grader import fence
 from grader.checks.base import REGISTRY, Context
 from grader.isolation import StudentProcess, sandbox_available
 from grader.manifest import CheckSpec, ExerciseSpec, Manifest, load_manifest
-from grader.results import ERROR, NOT_VERIFIED, TIMEOUT, CheckResult, ExerciseResult, GradeReport
+from grader.results import ERROR, FAILED, NOT_VERIFIED, TIMEOUT, CheckResult, ExerciseResult, GradeReport
 
 
 SECRET_ENV = "COURSE_SECRET_SEED"
@@ -128,17 +129,21 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
     env = {"TRITON_INTERPRET": "1"} if exercise.interpret_on_cpu and machine.device == "cpu" else {}
     env[SECRET_ENV] = ""  # student code must not read the secret
     course = manifest.course
+    source = path.read_bytes() if path.is_file() else None
+    refused = _fence_verdict(source, path.name, triton=exercise.interpret_on_cpu) if source is not None else None
     with StudentProcess(path, f"student_{exercise.level}_{exercise.name}", env=env, root=manifest.root,
                         call_timeout=course.call_timeout_s, import_timeout=course.import_timeout_s,
-                        device=machine.device, sandbox=sandbox,
+                        device=machine.device, sandbox=sandbox, source=source,
                         memory_limit_gib=course.memory_limit_gib, cpu_limit_s=course.exercise_budget_s) as student:
         # One budget for the whole exercise: slow-but-correct code cannot stretch a run to hours.
         student.deadline = time.monotonic() + course.exercise_budget_s
         for spec in exercise.checks:
             count = examples or spec.examples or course.examples
             progress.start(exercise, spec, count)
-            if not path.is_file():
+            if source is None:
                 check = CheckResult(spec.id, ERROR, spec.points, f"{path} not found")
+            elif refused is not None:
+                check = CheckResult(spec.id, FAILED, spec.points, **refused)
             elif not machine.can_verify(spec.needs):
                 check = CheckResult(spec.id, NOT_VERIFIED, spec.points, machine.why_not(spec.needs))
             elif student.budget_spent():
@@ -156,6 +161,19 @@ def _grade_exercise(manifest, exercise, submission, machine, seed, examples, tim
             progress.finish(check)
             result.checks.append(check)
     return result
+
+
+def _fence_verdict(source: bytes, filename: str, *, triton: bool) -> dict | None:
+    """The result fields of every check when a Python file breaches the source fence
+    (grader/fence.py), None when it may run. The child imports these same bytes."""
+    if not filename.endswith(".py"):
+        return None
+    found = fence.breaches(source.decode("utf-8", errors="replace"), triton=triton)
+    if not found:
+        return None
+    rest = [breach.describe(filename) for breach in found[1:6]] + ([f"(and {len(found) - 6} more)"] * (len(found) > 6))
+    return {"summary": f"not run: {found[0].describe(filename)}", "details": "\n".join(rest),
+            "hint": f"{fence.WHY}; remove what is listed (experiments belong in a scratch file or a notebook)"}
 
 
 def _run_check(ctx: Context) -> CheckResult:

@@ -114,3 +114,11 @@ class Wrong:
 
     def __str__(self) -> str:
         return f"{self.exercise}/{self.submission}"
+
+
+@pytest.fixture
+def behind_the_fence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grade as if the source fence (grader/fence.py) let every file through. The
+    hostile tests check the layers behind it (the child's guard, its namespaces and
+    limits), which must hold on their own should a file ever slip past the fence."""
+    monkeypatch.setattr("grader.runner._fence_verdict", lambda *args, **kwargs: None)

@@ -30,6 +30,9 @@ from grader.cli import main
 from grader.isolation import StudentProcess, _unshare_works, sandbox_available
 
 EXAMPLES = 3
+# Most of these files are stopped by the source fence before a child starts
+# (tests/test_fence.py); here they test what stands behind it.
+pytestmark = pytest.mark.usefixtures("behind_the_fence")
 FORGED = '"score": 23'
 GRADER_FILE = ROOT / "grader" / "tolerance.py"  # what edit_grader attacks
 

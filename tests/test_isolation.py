@@ -25,6 +25,9 @@ from grader.cli import main
 from grader.results import GradeReport
 
 EXAMPLES = 8
+# Most of these files are stopped by the source fence before a child starts
+# (tests/test_fence.py); here they test what stands behind it.
+pytestmark = pytest.mark.usefixtures("behind_the_fence")
 CALL_TIMEOUT_S = 2.0  # for the hanging module; a correct merge answers in milliseconds
 FORGED = '{"score": 23, "max_score": 23}'
 

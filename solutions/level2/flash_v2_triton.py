@@ -190,7 +190,7 @@ def _pick_config(head_dim: int, causal: bool, dtype: torch.dtype, device: torch.
 @functools.cache
 def _max_shared_mem(device_index: int) -> int:
     # cached: the driver query took 0.8 ms a call on the H100, longer than the kernel at N=1024
-    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
+    return torch.cuda.get_device_properties(device_index).shared_memory_per_block_optin
 
 
 def _fit_shared_memory(config: _LaunchConfig, head_dim: int, elem_bytes: int, limit: int) -> _LaunchConfig:

@@ -1,11 +1,13 @@
-"""Hostile: every call sleeps for a minute, far past the short per-call timeout the
-test sets (and short enough that a broken timeout fails the test, not hangs it)."""
+"""Hostile: every call blocks forever (on a pipe nobody writes, using no CPU), far past
+the short per-call timeout the test sets. It passes the source fence (os is allowed),
+so it also serves the tests that grade it in a separate grader process."""
 
-import time
+import os
 
 
 def safe_softmax(x, block_size=128):
-    time.sleep(60)
+    read_end, _write_end = os.pipe()
+    os.read(read_end, 1)
 
 
 online_softmax = safe_softmax
