@@ -52,6 +52,7 @@ OUTPUT_TAIL_BYTES = 1500  # what a report shows of student output
 STATUSES = ("ok", "ready", "raised", "not_implemented", "import_error")
 UNPRIVILEGED_USER = "nobody"
 # Programs Triton runs while compiling a kernel on a GPU (its launcher, ptxas, ldconfig).
+NATIVE_MODULE = "course_native.so"  # a built .cu exercise, as the child loads it (grader/child/native.py)
 GPU_TOOLCHAIN = frozenset({"ptxas", "cc", "gcc", "clang", "ldconfig", "ldconfig.real", "cuobjdump", "nvdisasm"})
 
 
@@ -264,11 +265,18 @@ class StudentProcess:
 
     def _submission_copy(self) -> Path:
         """The child imports a copy in its private directory: it needs no view of the
-        directory the submission came from."""
-        copy = Path(self._private) / "submission" / self.path.name
+        directory the submission came from. A CUDA file (Level 3) is built here, in the
+        parent, by nvcc (the child may neither start compilers nor read the course): the
+        child gets a copy of the built module (kernels.build raises BuildError)."""
+        native = self.path.suffix == ".cu"
+        copy = Path(self._private) / "submission" / (NATIVE_MODULE if native else self.path.name)
         if not copy.exists():
             copy.parent.mkdir(exist_ok=True)
-            if self.source is None:
+            if native:
+                from kernels.build import build
+
+                shutil.copyfile(build(self.path, self.source).path, copy)
+            elif self.source is None:
                 shutil.copyfile(self.path, copy)
             else:
                 copy.write_bytes(self.source)
@@ -283,6 +291,9 @@ class StudentProcess:
             submission = self._submission_copy()
         except OSError as err:
             self._import_failure = CallResult("import_error", error=f"cannot read {self.path}: {err.strerror}")
+            return self._import_failure
+        except RuntimeError as err:  # kernels.build.BuildError: the compiler's messages, file:line
+            self._import_failure = CallResult("import_error", error=f"building {self.path.name} failed:\n{err}")
             return self._import_failure
         parent_sock, child_sock = socket.socketpair()
         log_writer = open(self._log_path, "ab")

@@ -113,3 +113,30 @@ def hbm_io_v2(n: int, d: int, block_m: int, block_n: int) -> tuple[int, int]:
     """FlashAttention-2 forward, one head, elements: (reads, writes)."""
     tr = math.ceil(n / block_m)
     return n * d + 2 * n * d * tr, n * d + n
+
+
+def visible_pairs(n_q: int, n_k: int, causal: bool) -> int:
+    """(query, key) pairs one head computes: all, or bottom-right causal (query i sees
+    keys 0 .. i + n_k - n_q), counted row by row."""
+    if not causal:
+        return n_q * n_k
+    return sum(min(n_k, max(0, i + n_k - n_q + 1)) for i in range(n_q))
+
+
+def attention_flops(batch: int, heads: int, n_q: int, n_k: int, head_dim: int, head_dim_v: int,
+                    causal: bool = False) -> int:
+    """Forward FLOPs: 2 * head_dim for a score, 2 * head_dim_v for its share of P V."""
+    return batch * heads * visible_pairs(n_q, n_k, causal) * 2 * (head_dim + head_dim_v)
+
+
+def attention_min_bytes(batch: int, heads_q: int, heads_kv: int, n_q: int, n_k: int, head_dim: int,
+                        head_dim_v: int, dtype_bytes: int) -> int:
+    """q, k, v read once (k, v per kv head), out written once, float32 lse written once."""
+    elements = batch * (heads_q * n_q * head_dim + heads_kv * n_k * (head_dim + head_dim_v) + heads_q * n_q * head_dim_v)
+    return elements * dtype_bytes + batch * heads_q * n_q * 4
+
+
+def roofline(flops: int, nbytes: int, peak_flops: float, peak_bytes_per_s: float) -> tuple[float, str]:
+    """The slower resource's time, and its name ('compute' on a tie)."""
+    compute, memory = flops / peak_flops, nbytes / peak_bytes_per_s
+    return max(compute, memory), "compute" if compute >= memory else "memory"

@@ -41,6 +41,7 @@ CACHE_ENV = "FLASH_COURSE_CACHE"
 NVCC_ENV = "COURSE_NVCC"  # an nvcc that is neither on PATH nor in /usr/local/cuda/bin
 ARCHS = ("80", "90")  # Ampere and Hopper: mma.sync, ldmatrix and cp.async exist on both
 KEEP_MODULES = 32  # cache entries kept (the most recently used); each is a few MB
+COMPILE_TIMEOUT_S = 300  # a template explosion must not hang the grader
 
 # Fixed by the course, hashed into every key. -lineinfo lets compute-sanitizer name
 # source lines and costs no speed; fast math gives exp2f a single ex2.approx.
@@ -93,8 +94,11 @@ def _versions(nvcc: str) -> str:
     return "\n".join(out)
 
 
-def _run(argv: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False)
+def _run(argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{Path(argv[0]).name} took longer than {timeout:g} s and was stopped") from None
 
 
 def _headers() -> list[Path]:
@@ -128,7 +132,7 @@ def _place(tmp: Path, final: Path) -> None:
 
 
 def _compile(argv: list[str], source_shown: str, source_compiled: str, what: str) -> None:
-    done = _run(argv)
+    done = _run(argv, timeout=COMPILE_TIMEOUT_S)
     if done.returncode != 0:
         log = (done.stdout + done.stderr).replace(source_compiled, source_shown).strip()
         raise BuildError(f"{what} failed to compile (nvcc exit status {done.returncode})", log)
@@ -152,6 +156,28 @@ def _binding_object(nvcc: str, cache: Path, key: str) -> Path:
     return final
 
 
+def _course_root(path: Path) -> Path | None:
+    return next((p for p in path.resolve().parents if (p / "course.toml").is_file()), None)
+
+
+def _check_dependencies(deps_file: Path, source: Path, compiled: Path) -> None:
+    """A submission is one file: it may include CUDA's, the system's and the course's
+    headers (course/...), nothing else of the course. nvcc runs in the grader's own
+    process, which can read solutions/; an #include of the reference would otherwise
+    compile it into the student's module."""
+    text = deps_file.read_text().replace("\\\n", " ")
+    deps = [Path(os.path.realpath(d)) for d in text.split(":", 1)[-1].split()]
+    fenced = {p for p in (KERNELS.parent, _course_root(source), source.resolve().parent) if p is not None}
+    allowed = (INCLUDE.resolve(), compiled.resolve())
+    for dep in deps:
+        if any(dep == a or a in dep.parents for a in allowed):
+            continue
+        if any(dep == f or f in dep.parents for f in fenced):
+            raise BuildError(f"{source} includes {dep}: a submission is one file, which may include CUDA's "
+                             "headers and the course's (course/flash_fwd.h, course/tensor.cuh), nothing else "
+                             "of the course")
+
+
 def _kernel_object(nvcc: str, source: Path, text: bytes, cache: Path, key: str) -> Path:
     final = cache / f"kernel-{key}.o"
     if not final.exists():
@@ -160,9 +186,10 @@ def _kernel_object(nvcc: str, source: Path, text: bytes, cache: Path, key: str) 
             # messages then name the student's path, not this temporary one.
             copy = Path(tmp) / source.name
             copy.write_bytes(text)
-            obj = Path(tmp) / "kernel.o"
+            obj, deps = Path(tmp) / "kernel.o", Path(tmp) / "kernel.d"
             _compile([nvcc, "-c", str(copy), "-o", str(obj), *CUDA_FLAGS, *GENCODE, "--threads", str(len(ARCHS)),
-                      "-I", str(INCLUDE)], str(source), str(copy), str(source))
+                      "-I", str(INCLUDE), "-MD", "-MF", str(deps)], str(source), str(copy), str(source))
+            _check_dependencies(deps, source, copy)
             _place(obj, final)
     return final
 
@@ -192,19 +219,23 @@ def _prune(cache: Path) -> None:
         (cache / f"kernel-{key.split('-')[0]}.o").unlink(missing_ok=True)
 
 
-def build(source: str | os.PathLike) -> Built:
+def build(source: str | os.PathLike, text: bytes | None = None) -> Built:
     """Compile ``source`` (a .cu file defining flash_fwd) into course_native.so.
 
-    Returns the module's path in the cache. Raises BuildError with the compiler's
-    messages (file:line as the student's path) when something does not compile,
-    FileNotFoundError when ``source`` or nvcc is missing.
+    ``text``: the file's bytes when the caller has read them already (the grader
+    builds exactly what it read). Returns the module's path in the cache. Raises
+    BuildError with the compiler's messages (file:line as the student's path) when
+    something does not compile or nvcc is missing, OSError when ``source`` cannot be
+    read.
     """
     started = time.perf_counter()
     source = Path(source)
-    text = source.read_bytes()
+    text = source.read_bytes() if text is None else text
     nvcc = nvcc_path()
     if nvcc is None:
-        raise FileNotFoundError(f"nvcc not found (PATH, /usr/local/cuda/bin, ${NVCC_ENV}): {source} cannot be built")
+        raise BuildError(f"nvcc not found (on PATH, in /usr/local/cuda/bin, or ${NVCC_ENV}): {source} cannot be built")
+    if re.search(rb"incbin", text, re.IGNORECASE):
+        raise BuildError(f"{source} uses .incbin, which pastes another file into the module; a submission is one file")
     cache = cache_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,283 @@
+"""Level 3 checks: the CUDA FlashAttention-2 forward and the roofline model.
+
+The CUDA file is built by nvcc in this (the parent) process, through kernels/build.py:
+the `compiles` check builds it directly, and the student's process of the other
+checks receives the built module (grader/isolation.py), which it loads and calls
+through its Python side, grader/child/native.py. The values are judged exactly as
+Level 1-2's attention functions are (grader/checks/attention.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from grader import oracle
+from grader.checks.attention import attention_judge
+from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
+from grader.checks.level2 import BadCall, _rejects
+from grader.inputs import AttentionBounds, AttentionCase, attention_cases
+from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
+from grader.timing import timing_check
+
+FN = "flash_attn_cuda"
+CUDA_BOUNDS = AttentionBounds(dtypes=("float16", "bfloat16"), head_dims=(64, 128), equal_head_dims=True,
+                              max_len=700, max_batch_heads=8)
+SLOW_HINT = ("a scalar kernel is correct but far from the tensor cores: use mma.sync with ldmatrix, keep P in "
+             "registers, swizzle shared memory, double-buffer K/V with cp.async; `course bench level3` "
+             "compares you with the reference")
+
+
+# ----------------------------------------------------------------------------- the CUDA kernel
+
+
+def _kernel_count(module: Path) -> int | None:
+    """How many __global__ functions the built module holds (nvcc gives each a host
+    stub named __device_stub__...); None where binutils' nm is missing."""
+    nm = shutil.which("nm")
+    if nm is None:
+        return None
+    symbols = subprocess.run([nm, str(module)], capture_output=True, text=True, check=False).stdout
+    return len({line.split()[-1] for line in symbols.splitlines() if "__device_stub__" in line})
+
+
+@check("level3.flash_fwd", "compiles")
+def cuda_compiles(ctx: Context):
+    """nvcc builds the file for sm_80 and sm_90 with the course's binding, here in the
+    parent, on any machine with nvcc (no GPU needed). Worth no points: compiling is
+    the gate to the GPU checks, not an achievement; the untouched stub (no kernel)
+    stays 'not implemented'."""
+    from kernels.build import BuildError, build, nvcc_path
+
+    path = Path(ctx.student.path)
+    if nvcc_path() is None:
+        return ctx.result(NOT_VERIFIED, "needs nvcc (the CUDA toolkit); none on PATH or in /usr/local/cuda/bin")
+    try:
+        built = build(path, ctx.student.source)
+    except BuildError as err:
+        first = err.errors[0] if err.errors else err.summary
+        return ctx.result(FAILED, f"{path.name} does not build: {first}", details=err.log or err.summary,
+                          hint="fix the first error the compiler names (file:line), then rebuild")
+    kernels = _kernel_count(built.path)
+    if kernels == 0:
+        return ctx.result(NOT_IMPLEMENTED, f"{path.name} compiles but defines no __global__ kernel yet")
+    how = "cache hit" if built.cached else f"built in {built.seconds:.1f} s"
+    return ctx.result(PASSED, f"{path.name} compiles for sm_80 and sm_90 ({how}"
+                              f"{'' if kernels is None else f', {kernels} kernel' + 's' * (kernels > 1)})")
+
+
+@check("level3.flash_fwd", "oracle")
+def cuda_matches_oracle(ctx: Context):
+    return run_examples(ctx, attention_cases(CUDA_BOUNDS), attention_judge(ctx, FN))
+
+
+# Hand-picked shapes hypothesis may not draw: causal with Nq > Nk (empty rows) and
+# Nq < Nk, single rows and keys, transposed views with grouped heads, and lengths of a
+# few thousand (float16 accumulation shows there).
+EDGE_CASES = [
+    AttentionCase(1, 2, 1, 300, 97, 64, 64, "float16", True, None, False, 1.0, 301),
+    AttentionCase(2, 4, 2, 97, 1000, 128, 128, "bfloat16", True, None, False, 1.0, 302),
+    AttentionCase(1, 2, 2, 1, 1, 64, 64, "float16", True, None, False, 1.0, 303),
+    AttentionCase(1, 3, 1, 1, 513, 128, 128, "float16", False, 0.3, True, 4.0, 304),
+    AttentionCase(2, 6, 2, 129, 257, 128, 128, "bfloat16", False, None, True, 4.0, 305),
+    AttentionCase(1, 2, 1, 2049, 2049, 128, 128, "float16", True, None, True, 1.0, 306),
+    AttentionCase(1, 3, 1, 1025, 3001, 64, 64, "float16", False, None, False, 1.0, 307),
+]
+
+
+@check("level3.flash_fwd", "edge_cases")
+def cuda_edge_cases(ctx: Context):
+    return run_cases(ctx, EDGE_CASES, attention_judge(ctx, FN),
+                     "causal with Nq > Nk and Nq < Nk, single rows, transposed GQA views and lengths up to 3001 "
+                     "agree with the oracle")
+
+
+@check("level3.flash_fwd", "speed")
+def cuda_speed(ctx: Context):
+    return timing_check(ctx, FN, prerequisites=("oracle", "edge_cases"), slow_hint=SLOW_HINT)
+
+
+# ----------------------------------------------------------------------------- roofline
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeCase:
+    batch: int
+    heads_q: int
+    heads_kv: int
+    n_q: int
+    n_k: int
+    head_dim: int
+    head_dim_v: int
+    dtype_bytes: int
+    causal: bool
+
+    def describe(self) -> str:
+        return (f"batch={self.batch} heads_q={self.heads_q} heads_kv={self.heads_kv} n_q={self.n_q} n_k={self.n_k} "
+                f"head_dim={self.head_dim} head_dim_v={self.head_dim_v} dtype_bytes={self.dtype_bytes} "
+                f"causal={self.causal}")
+
+
+@st.composite
+def shape_cases(draw) -> ShapeCase:
+    heads_kv = draw(st.integers(1, 8))
+    lengths = st.one_of(st.sampled_from((1, 2, 97, 1024, 4096, 131072)), st.integers(1, 200_000))
+    return ShapeCase(batch=draw(st.integers(1, 64)), heads_q=heads_kv * draw(st.sampled_from((1, 2, 4, 8))),
+                     heads_kv=heads_kv, n_q=draw(lengths), n_k=draw(lengths),
+                     head_dim=draw(st.sampled_from((64, 128, 192, 576))),
+                     head_dim_v=draw(st.sampled_from((64, 128, 512))), dtype_bytes=draw(st.sampled_from((1, 2, 4))),
+                     causal=draw(st.booleans()))
+
+
+def _flops_args(case: ShapeCase) -> tuple:
+    return case.batch, case.heads_q, case.n_q, case.n_k, case.head_dim, case.head_dim_v
+
+
+def _bytes_args(case: ShapeCase) -> tuple:
+    return (case.batch, case.heads_q, case.heads_kv, case.n_q, case.n_k, case.head_dim, case.head_dim_v,
+            case.dtype_bytes)
+
+
+def _pairs(n_q: int, n_k: int, causal: str) -> int:
+    """(query, key) pairs per head under a wrong causal reading, for the diagnosis."""
+    if causal == "top-left":  # query i sees keys 0..i
+        return sum(min(i + 1, n_k) for i in range(n_q))
+    return n_q * n_k // 2  # "half"
+
+
+def _flops_diagnosis(case: ShapeCase, got) -> str:
+    per_pair = 2 * (case.head_dim + case.head_dim_v) * case.batch * case.heads_q
+    if case.causal and got == per_pair * case.n_q * case.n_k:
+        return "causal=True counted every pair: only pairs with j <= i + n_k - n_q are computed"
+    if case.causal and got == per_pair * _pairs(case.n_q, case.n_k, "top-left"):
+        return ("causal aligned to the top-left corner (query i sees keys 0..i); the course aligns it to the "
+                "bottom-right: query i sees key j iff j <= i + n_k - n_q")
+    if case.causal and got == per_pair * _pairs(case.n_q, case.n_k, "half"):
+        return ("causal counted as half of the pairs; the exact count under bottom-right alignment is "
+                "sum over rows i of clamp(i + n_k - n_q + 1, 0, n_k)")
+    if got == 4 * case.head_dim * case.batch * case.heads_q * oracle.visible_pairs(case.n_q, case.n_k, case.causal):
+        return "4 * head_dim per pair assumes head_dim_v == head_dim: QK^T costs 2 * head_dim, PV 2 * head_dim_v"
+    return "2 * (head_dim + head_dim_v) FLOPs per visible (query, key) pair, per batch and query head"
+
+
+def _bytes_diagnosis(case: ShapeCase, got) -> str:
+    b, hq, hkv, nq, nk, d, dv, e = _bytes_args(case)
+    right = oracle.attention_min_bytes(*_bytes_args(case))
+    if got == right - 4 * b * hq * nq:
+        return "the float32 lse (4 bytes per batch, query head and row) is written too"
+    if got == right + (hq - hkv) * b * nk * (d + dv) * e:
+        return "K and V are read once per kv head (grouped-query attention shares them), not once per query head"
+    if got == right - b * hq * nq * dv * e:
+        return "out is written once: count its bytes"
+    return "q, k, v read once, out written once in dtype_bytes per element, plus 4 bytes of lse per row"
+
+
+def _roofline_int_judge(ctx: Context, fn: str, args, want: int, diagnose):
+    def judge(case) -> Outcome | None:
+        call = ctx.student.call(fn, args(case), {"causal": case.causal} if fn == "attention_flops" else {},
+                                device="cpu")
+        failure = call_failure(call, fn)
+        if failure is not None:
+            return failure
+        expected = want(case)
+        if type(call.value) is int and call.value == expected:
+            return None
+        got = call.value
+        if isinstance(got, float) and got == expected:
+            return Outcome(FAILED, f"{fn} returned the float {got!r}; return the exact int {expected}",
+                           hint="use integer arithmetic (//, not /): counts are exact ints in Python")
+        return Outcome(FAILED, f"{fn}: expected {expected}, got {got!r}", hint=diagnose(case, got))
+
+    return judge
+
+
+@check("level3.roofline", "flops")
+def roofline_flops(ctx: Context):
+    judge = _roofline_int_judge(ctx, "attention_flops", _flops_args,
+                                lambda c: oracle.attention_flops(*_flops_args(c), causal=c.causal), _flops_diagnosis)
+    return run_examples(ctx, shape_cases(), judge)
+
+
+@check("level3.roofline", "min_bytes")
+def roofline_min_bytes(ctx: Context):
+    judge = _roofline_int_judge(ctx, "attention_min_bytes", _bytes_args,
+                                lambda c: oracle.attention_min_bytes(*_bytes_args(c)), _bytes_diagnosis)
+    return run_examples(ctx, shape_cases(), judge)
+
+
+@dataclasses.dataclass(frozen=True)
+class RooflineCase:
+    flops: int
+    nbytes: int
+    peak_flops: float
+    peak_bytes_per_s: float
+
+    def describe(self) -> str:
+        return (f"roofline(flops={self.flops}, nbytes={self.nbytes}, peak_flops={self.peak_flops:g}, "
+                f"peak_bytes_per_s={self.peak_bytes_per_s:g})")
+
+
+@st.composite
+def roofline_cases(draw) -> RooflineCase:
+    return RooflineCase(flops=draw(st.integers(1, 10**16)), nbytes=draw(st.integers(1, 10**12)),
+                        peak_flops=draw(st.sampled_from((989e12, 312e12, 19.5e12, 1e15))),
+                        peak_bytes_per_s=draw(st.sampled_from((3.35e12, 2.0e12, 0.9e12))))
+
+
+@check("level3.roofline", "roofline")
+def roofline_bound(ctx: Context):
+    """Times within 1e-9 relative of the oracle's; at an exact tie either bound passes."""
+
+    def judge(case: RooflineCase) -> Outcome | None:
+        call = ctx.student.call("roofline", (case.flops, case.nbytes, case.peak_flops, case.peak_bytes_per_s),
+                                device="cpu")
+        failure = call_failure(call, "roofline")
+        if failure is not None:
+            return failure
+        seconds, bound = oracle.roofline(case.flops, case.nbytes, case.peak_flops, case.peak_bytes_per_s)
+        got = call.value
+        if not (isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], (int, float))
+                and not isinstance(got[0], bool) and isinstance(got[1], str)):
+            return Outcome(FAILED, f"roofline must return (seconds, bound) with bound 'compute' or 'memory', "
+                                   f"got {got!r}")
+        compute_s, memory_s = case.flops / case.peak_flops, case.nbytes / case.peak_bytes_per_s
+        if not math.isclose(got[0], seconds, rel_tol=1e-9):
+            hint = ("the time is the larger of flops / peak_flops and nbytes / peak_bytes_per_s (the slower "
+                    "resource sets it)") if math.isclose(got[0], min(compute_s, memory_s), rel_tol=1e-9) else \
+                "seconds = max(flops / peak_flops, nbytes / peak_bytes_per_s)"
+            return Outcome(FAILED, f"roofline: expected {seconds!r} seconds, got {got[0]!r}", hint=hint)
+        if got[1] != bound and compute_s != memory_s:
+            return Outcome(FAILED, f"roofline: expected bound {bound!r}, got {got[1]!r} (compute {compute_s:.3g} s, "
+                                   f"memory {memory_s:.3g} s)",
+                           hint="the bound names the resource whose time is the larger: 'compute' when "
+                                "flops / peak_flops >= nbytes / peak_bytes_per_s, else 'memory'")
+        return None
+
+    return run_examples(ctx, roofline_cases(), judge)
+
+
+@check("level3.roofline", "rejects_bad_input")
+def roofline_rejects_bad_input(ctx: Context):
+    """The stub asks for a ValueError naming an argument that is not a positive int
+    (counts) or a positive number (peaks); pays only once the other checks passed."""
+    flops_args = {"batch": 2, "heads": 8, "n_q": 512, "n_k": 512, "head_dim": 64, "head_dim_v": 64}
+    cases = [BadCall(f"attention_flops({name}={value!r}): not a positive int", "attention_flops",
+                     tuple({**flops_args, name: value}.values()), ("ValueError",), (rf"\b{name}\b",))
+             for name, value in (("batch", 0), ("n_k", -3), ("head_dim", 64.0), ("heads", True))]
+    bytes_args = {"batch": 2, "heads_q": 8, "heads_kv": 2, "n_q": 512, "n_k": 512, "head_dim": 64,
+                  "head_dim_v": 64, "dtype_bytes": 2}
+    cases += [BadCall(f"attention_min_bytes({name}={value!r}): not a positive int", "attention_min_bytes",
+                      tuple({**bytes_args, name: value}.values()), ("ValueError",), (rf"\b{name}\b",))
+              for name, value in (("heads_kv", 3), ("dtype_bytes", 0), ("n_q", 1.5))]
+    cases += [BadCall("roofline(peak_flops=0)", "roofline", (10**12, 10**9, 0.0, 3e12), ("ValueError",),
+                      (r"\bpeak_flops\b",)),
+              BadCall("roofline(nbytes=-1)", "roofline", (10**12, -1, 1e15, 3e12), ("ValueError",), (r"\bnbytes\b",))]
+    return _rejects(ctx, cases, ("flops", "min_bytes", "roofline"),
+                    "bad counts and peaks raise ValueError naming the argument",
+                    hint="check every argument first and raise ValueError(f\"n_k must be a positive int, got "
+                         "{n_k!r}\"); heads_q must be a multiple of heads_kv")
