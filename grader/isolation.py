@@ -23,6 +23,7 @@ Memory is measured from outside: the parent resets the child's peak RSS through
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib.util
@@ -122,12 +123,29 @@ def _unprivileged_ids() -> tuple[int, int] | None:
         entry = pwd.getpwnam(UNPRIVILEGED_USER)
     except KeyError:
         return None
-    needed = [os.path.realpath(sys.executable), str(Path(grader.__file__).resolve().parent / "child")]
+    needed = [os.path.realpath(sys.executable), str(_child_package() / "grader" / "child")]
     for package in ("torch", "triton"):
         spec = importlib.util.find_spec(package)
         if spec is not None and spec.origin:
             needed.append(spec.origin)
     return (entry.pw_uid, entry.pw_gid) if all(map(_others_can_reach, needed)) else None
+
+
+@functools.cache
+def _child_package() -> Path:
+    """A directory holding only what the child imports of the grader (grader/__init__.py,
+    grader/contract.py, grader/child/), copied once per grading run. It is the child's
+    whole import path beside Python's own, so the course root (solutions/, the grader's
+    parent side, tests/) is not importable there, whatever the guard allows."""
+    base = Path(tempfile.mkdtemp(prefix="course-child-package-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    package = Path(grader.__file__).resolve().parent
+    shutil.copytree(package / "child", base / "grader" / "child", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("__init__.py", "contract.py"):
+        shutil.copyfile(package / name, base / "grader" / name)
+    for place in (base, *base.rglob("*")):  # readable, never writable, by a child running as nobody
+        place.chmod(0o755 if place.is_dir() else 0o644)
+    return base
 
 
 def _launcher_prefix(namespaces: bool) -> list[str]:
@@ -196,7 +214,7 @@ def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
             argv += ["--ro-bind", library, library]
     if not checkout:
         argv += ["--tmpfs", str(package)]
-    for path in [str(package / "__init__.py"), str(package / "contract.py"), str(package / "child"), *readable]:
+    for path in [str(_child_package()), *readable]:
         argv += ["--ro-bind", path, path]
     argv += ["--bind", private, private, "--unshare-all", "--die-with-parent", "--new-session", "--chdir", private]
     return argv
@@ -251,14 +269,13 @@ class StudentProcess:
         protected = [str(self.root)]
         if (package.parent / "course.toml").is_file():  # the grader runs from a checkout, solutions/ beside it
             protected.append(str(package.parent))
-        readable = [str(submission), str(package / "__init__.py"), str(package / "contract.py"),
-                    str(package / "child"), str(package / "__pycache__"), *_library_dirs(),
-                    *(str(p) for p in self.readable)]
+        readable = [str(submission), str(_child_package()), *_library_dirs(), *(str(p) for p in self.readable)]
         return {"protected": protected, "student_file": os.path.realpath(submission), "readable": readable,
                 "writable": [self._private], "spawnable": sorted(GPU_TOOLCHAIN) if self.device == "cuda" else []}
 
     def _argv(self, fd: int) -> list[str]:
-        command = [sys.executable, "-m", "grader.child", str(fd)]
+        # -P: the working directory (the child's private, writable one) is not on the import path
+        command = [sys.executable, "-P", "-m", "grader.child", str(fd)]
         if self.sandbox:
             return _bubblewrap(self.root, self._private, list(map(str, self.readable))) + command
         return _launcher_prefix(namespaces=_unshare_works()) + command
@@ -297,8 +314,7 @@ class StudentProcess:
             return self._import_failure
         parent_sock, child_sock = socket.socketpair()
         log_writer = open(self._log_path, "ab")
-        package_parent = str(Path(grader.__file__).resolve().parent.parent)
-        env = {**os.environ, **self.env, "PYTHONPATH": package_parent, "PYTHONDONTWRITEBYTECODE": "1",
+        env = {**os.environ, **self.env, "PYTHONPATH": str(_child_package()), "PYTHONDONTWRITEBYTECODE": "1",
                "HOME": self._private, "TMPDIR": self._private, "TRITON_CACHE_DIR": os.path.join(self._private, "triton")}
         try:
             self._proc = subprocess.Popen(
@@ -312,7 +328,7 @@ class StudentProcess:
         self._sock = parent_sock
         policy = self._policy(submission)
         # In its own mount namespace the child makes the course read-only for itself.
-        read_only = policy["protected"] if not self.sandbox and _unshare_works() else []
+        read_only = [*policy["protected"], str(_child_package())] if not self.sandbox and _unshare_works() else []
         wire.send_frame(self._sock, wire.encode({"path": str(submission), "module": self.module_name,
                                                  "policy": policy, "limits": self.limits,
                                                  "read_only": read_only}))

@@ -256,6 +256,16 @@ def test_a_full_score_matrix_out_of_the_recorders_sight_is_caught_by_the_memory_
     assert "grew the process's memory" in checks["no_full_matrix"].message
 
 
+def test_the_childs_import_path_holds_nothing_of_the_course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Only a copy of grader/child and grader/contract.py is importable in the child:
+    solutions/ and the grader's parent side are not even on its path, and neither is
+    its own writable working directory (a module dropped there cannot shadow one)."""
+    monkeypatch.setenv("HOSTILE_ROOT", str(ROOT))
+    report = grader.grade("level1.softmax", submission=submission_with(tmp_path, "import_path"), examples=EXAMPLES)
+    message = report.exercises[0].checks[0].message
+    assert "in the course: []; working directory on the path: False" in message, message
+
+
 @pytest.mark.skipif(not _unshare_works(), reason="no user namespaces here (unshare)")
 def test_the_course_is_mounted_read_only_in_the_childs_namespace(course_copy: Path):
     """Below the guard, the kernel: the child's own mount namespace holds the course
