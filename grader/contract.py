@@ -87,3 +87,74 @@ def check_attention_inputs(
 def resolve_scale(softmax_scale: float | None, head_dim: int) -> float:
     """``softmax_scale=None`` means ``1 / sqrt(head_dim)``, as in the spec."""
     return 1.0 / math.sqrt(head_dim) if softmax_scale is None else float(softmax_scale)
+
+
+INDEX_DTYPE = torch.int32  # block tables and lengths, as FlashMLA takes them
+
+
+def check_paged_inputs(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    cache_seqlens: torch.Tensor,
+    head_dim_v,
+    *,
+    dtypes: Collection[torch.dtype] = FLOAT_DTYPES,
+    block_size_multiple: int = 1,
+    max_block_size: int | None = None,
+    max_head_dim: int | None = None,
+    device_type: str | None = None,
+    check_values: bool = True,
+) -> None:
+    """Validate the paged-cache inputs of Level 4 (FlashMLA's layout):
+    ``q [b, s_q, h_q, d]``, ``k_cache [num_blocks, block_size, h_kv, d]``,
+    ``block_table [b, max_blocks]`` int32, ``cache_seqlens [b]`` int32,
+    ``1 <= head_dim_v <= d``, ``h_q % h_kv == 0``.
+
+    ``check_values`` also reads the lengths and the used block-table entries (every
+    ``L`` in ``[0, max_blocks * block_size]``, every used entry a page of the pool);
+    on a GPU that is a synchronisation, so a kernel's wrapper may leave it off. Only
+    the first ``ceil(L / block_size)`` entries of a row are read: the rest may be any
+    int32.
+    """
+    check_tensor("q", q, ndim=4, dtypes=dtypes)
+    check_tensor("k_cache", k_cache, ndim=4, dtypes=dtypes)
+    check_tensor("block_table", block_table, ndim=2, dtypes=(INDEX_DTYPE,))
+    check_tensor("cache_seqlens", cache_seqlens, ndim=1, dtypes=(INDEX_DTYPE,))
+    if k_cache.dtype != q.dtype:
+        raise ValueError(f"k_cache has dtype {k_cache.dtype} but q has {q.dtype}: they must match")
+    devices = {t.device for t in (q, k_cache, block_table, cache_seqlens)}
+    if len(devices) > 1:
+        raise ValueError(f"q, k_cache, block_table and cache_seqlens must be on one device, got "
+                         f"{q.device}, {k_cache.device}, {block_table.device}, {cache_seqlens.device}")
+    if device_type is not None and q.device.type != device_type:
+        raise ValueError(f"q, k_cache, block_table and cache_seqlens must be {device_type} tensors, got {q.device}")
+    batch, _, heads_q, head_dim = q.shape
+    _, block_size, heads_kv, cache_dim = k_cache.shape
+    if cache_dim != head_dim:
+        raise ValueError(f"k_cache head dim {cache_dim} must equal q head dim {head_dim}")
+    if max_head_dim is not None and head_dim > max_head_dim:
+        raise ValueError(f"q/k head dim is {head_dim}; at most {max_head_dim} is supported")
+    if heads_kv == 0 or heads_q % heads_kv != 0:
+        raise ValueError(f"q heads h_q ({heads_q}) must be a multiple of k_cache heads h_kv ({heads_kv})")
+    if block_size < 1 or block_size % block_size_multiple != 0 or (max_block_size and block_size > max_block_size):
+        limit = f" up to {max_block_size}" if max_block_size else ""
+        raise ValueError(f"k_cache block_size (dim 1) is {block_size}; allowed: a multiple of "
+                         f"{block_size_multiple}{limit}")
+    if isinstance(head_dim_v, bool) or not isinstance(head_dim_v, int) or not 1 <= head_dim_v <= head_dim:
+        raise ValueError(f"head_dim_v must be an int in [1, d = {head_dim}], got {head_dim_v!r}")
+    if block_table.shape[0] != batch:
+        raise ValueError(f"block_table has {block_table.shape[0]} rows; q has batch {batch}")
+    if cache_seqlens.shape[0] != batch:
+        raise ValueError(f"cache_seqlens has {cache_seqlens.shape[0]} lengths; q has batch {batch}")
+    if check_values and batch:
+        capacity = block_table.shape[1] * block_size
+        lengths = cache_seqlens.long()
+        if bool((lengths < 0).any()) or bool((lengths > capacity).any()):
+            raise ValueError(f"cache_seqlens must lie in [0, max_blocks * block_size = {capacity}], "
+                             f"got min {int(lengths.min())}, max {int(lengths.max())}")
+        used = torch.arange(block_table.shape[1], device=lengths.device) < (-(-lengths // block_size)).unsqueeze(1)
+        pages = block_table.long()[used]
+        if pages.numel() and (bool((pages < 0).any()) or bool((pages >= k_cache.shape[0]).any())):
+            raise ValueError(f"block_table: a used entry (one of the first ceil(L / block_size) of its row) "
+                             f"is not a page of k_cache (0..{k_cache.shape[0] - 1})")

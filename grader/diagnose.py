@@ -241,3 +241,138 @@ def _rescale_hint(case: AttentionCase, got_out, exp_out, guesses: tuple[int, ...
         where = f", block_n={case.block_n}" if case.block_n else ""
         return HINTS["rescale"].format(n_k=case.n_k, blocks=where)
     return ""
+
+
+# ----------------------------------------------------------------------------- Level 4: paged decode
+
+PAGED_HINTS = {
+    "lse_axes": "lse looks laid out [b, s_q, h_q], out's order; the contract's lse is [b, h_q, s_q] (FlashMLA's "
+                "order): transpose it before returning",
+    "pool_order": "the result matches the pages read in pool order (sequence i taking the pages right after "
+                  "sequence i-1's), not through the block table: token t of sequence i lives in page "
+                  "block_table[i, t // block_size], slot t % block_size, and the pages are shuffled",
+    "consecutive_pages": "the result matches pages block_table[i, 0], block_table[i, 0] + 1, ...: only the first "
+                         "entry of the row was read. A sequence's pages are not consecutive in the pool; page p "
+                         "is block_table[i, p]",
+    "scale_dv": "the result matches softmax_scale = head_dim_v ** -0.5; the default is d ** -0.5 with d the full "
+                "q/k dim ({d}, not the {dv} channels of V)",
+    "scale_missing": "the result matches softmax_scale = 1: scores were not scaled (softmax_scale=None means "
+                     "d ** -0.5)",
+    "scale_ignored": "the result matches softmax_scale = d ** -0.5: the softmax_scale argument was ignored",
+    "top_left": "the causal mask looks top-left aligned (query t sees keys j <= t); the s_q queries are the last "
+                "s_q tokens of the sequence, so query t sees key j iff j < L - (s_q - 1 - t)",
+    "causal_ignored": "the result matches attention without the causal mask: with s_q > 1, causal=True hides "
+                      "from query t the keys j >= L - (s_q - 1 - t)",
+    "causal_always": "the result matches causal attention although causal=False",
+    "gqa_modulo": "query head h reads kv head h % h_kv; the heads are grouped: h // (h_q // h_kv)",
+    "nan_past_length": "NaN where the oracle is finite: the cache slots past each length and the unused pages "
+                       "hold NaN here (in a real cache they hold whatever was there). 0 * NaN is NaN, so a 0/1 "
+                       "mask multiplied in does not remove them: exclude those keys by selection (torch.where, "
+                       "masked_fill, -inf scores and zeroed values, or masked loads with other=0)",
+    "empty_row_nan": "NaN on a row with no visible key (cache_seqlens[{b}] = {length}{why}): such a row gives "
+                     "out = 0 and lse = -inf; guard exp(-inf - (-inf)) and 0 / 0",
+    "empty_row_value": "a row with no visible key (L = 0, or causal with fewer than s_q - t visible keys) gives "
+                       "out = 0 and lse = -inf",
+    "overflow": "this row's logsumexp is {lse:.0f}, and exp(x) overflows float32 past 88: subtract the row's "
+                "(running) max before exponentiating, and merge split results with weights exp(lse_split - "
+                "lse_max), the Level 1 merge, never exp(lse_split) itself",
+    "garbage_table": "block_table entries past the first ceil(L / block_size) of a row are leftovers of the "
+                     "allocator (here random int32, most of them out of range): never use one as a page index. "
+                     "Read only the used entries (or replace the others before indexing / mask the loads)",
+}
+
+
+def _lse_row(index: tuple[int, ...], output: str) -> tuple[int, int, int]:
+    """The (b, h, t) of an lse element for an index into out [b, t, h, e] or lse [b, h, t]."""
+    return index[:3] if output == "lse" else (index[0], index[2], index[1])
+
+
+def _row_table(case, first_page_only: bool) -> torch.Tensor:
+    """A block table that models a wrong page walk: the pages in pool order, one sequence
+    after another, or (``first_page_only``) consecutive pages from the row's first entry,
+    which may leave the pool (the caller checks)."""
+    ids = case.page_ids()
+    columns = max(max(case.pages, default=0) + case.extra_columns, 1)
+    table = torch.zeros(case.batch, columns, dtype=torch.int32)
+    start = 0
+    for i, row in enumerate(ids):
+        first = row[0] if (first_page_only and row) else start
+        table[i, :len(row)] = first + torch.arange(len(row), dtype=torch.int32)
+        start += len(row)
+    return table
+
+
+def _paged_variants(case, inputs):
+    """(hint key, format fields, (out, lse)) for each modelled Level 4 mistake that can differ here."""
+    q, k_cache, table, lengths = inputs
+    num_blocks = k_cache.shape[0]
+
+    def run(table_=table, scale=case.softmax_scale, causal=case.causal, kv_head_of=None, causal_offset=None):
+        return oracle.paged_mla(q, k_cache, table_, lengths, case.head_dim_v, scale, causal,
+                                kv_head_of=kv_head_of, causal_offset=causal_offset)
+
+    if case.shuffled and any(case.pages):
+        yield "pool_order", {}, run(table_=_row_table(case, first_page_only=False))
+        consecutive = _row_table(case, first_page_only=True)
+        if all(int(consecutive[i, :n].max()) < num_blocks for i, n in enumerate(case.pages) if n > 1):
+            yield "consecutive_pages", {}, run(table_=consecutive)
+    if case.softmax_scale is None:
+        if case.head_dim_v != case.head_dim:
+            yield "scale_dv", {"d": case.head_dim, "dv": case.head_dim_v}, run(scale=case.head_dim_v**-0.5)
+        yield "scale_missing", {}, run(scale=1.0)
+    else:
+        yield "scale_ignored", {}, run(scale=None)
+    if case.s_q > 1 and case.causal:
+        yield "top_left", {}, run(causal_offset=0)
+        yield "causal_ignored", {}, run(causal=False)
+    elif case.s_q > 1:
+        yield "causal_always", {}, run(causal=True)
+    if case.heads_kv > 1 and case.heads_q > case.heads_kv:
+        yield "gqa_modulo", {}, run(kv_head_of=torch.arange(case.heads_q) % case.heads_kv)
+
+
+def paged_hint(case, inputs, got_out, got_lse, mismatch: Mismatch, expected, baseline, tol: Tolerance) -> str:
+    """The likely bug behind a wrong Level 4 decode (``case`` a grader.inputs.PagedCase)."""
+    exp_out, exp_lse = expected
+    base_out, base_lse = baseline
+    lse_shape = (case.batch, case.heads_q, case.s_q)
+    if mismatch.output == "lse" and mismatch.kind == "shape" and isinstance(got_lse, torch.Tensor) \
+            and tuple(got_lse.shape) == (case.batch, case.s_q, case.heads_q):
+        return PAGED_HINTS["lse_axes"]
+    if mismatch.kind in ("type", "shape", "dtype", "device"):
+        return ""
+    empty = torch.isneginf(exp_lse)  # rows with no visible key
+    if mismatch.kind in ("nan", "inf") and mismatch.index is not None:
+        row = _lse_row(mismatch.index, mismatch.output)
+        if bool(empty[row]) and mismatch.kind == "nan":
+            length = case.lengths[row[0]]
+            why = "" if length == 0 else f", query {row[2]} of s_q = {case.s_q} under causal"
+            return PAGED_HINTS["empty_row_nan"].format(b=row[0], length=length, why=why)
+        if not bool(empty[row]) and float(exp_lse[row]) > EXP_OVERFLOW:
+            return PAGED_HINTS["overflow"].format(lse=float(exp_lse[row]))
+        if mismatch.kind == "nan" and case.nan_fill:
+            return PAGED_HINTS["nan_past_length"]
+    tensors = isinstance(got_out, torch.Tensor) and isinstance(got_lse, torch.Tensor) \
+        and got_out.shape == exp_out.shape and tuple(got_lse.shape) == lse_shape
+    if tensors:
+        out_right = _matches(got_out, exp_out, exp_out, base_out, case.dtype, tol)
+        if out_right and case.s_q == case.heads_q > 1 \
+                and _matches(got_lse.transpose(1, 2), exp_lse, exp_lse, base_lse, case.dtype, tol):
+            return PAGED_HINTS["lse_axes"]
+        both, out_only = [], []
+        for key, fields, (var_out, var_lse) in _paged_variants(case, inputs):
+            out_fits = _matches(got_out, var_out, exp_out, base_out, case.dtype, tol)
+            lse_fits = _matches(got_lse, var_lse, exp_lse, base_lse, case.dtype, tol)
+            out_shows = not _matches(var_out, exp_out, exp_out, base_out, case.dtype, tol)
+            lse_shows = not _matches(var_lse, exp_lse, exp_lse, base_lse, case.dtype, tol)
+            if out_fits and lse_fits and (out_shows or lse_shows):
+                both.append(PAGED_HINTS[key].format(**fields))
+            elif out_fits and out_shows:
+                out_only.append(PAGED_HINTS[key].format(**fields))
+        if both or out_only:
+            return "; or: ".join(both or out_only)
+        if bool(empty.any()) and not bool(torch.isneginf(got_lse[empty]).all()):
+            return PAGED_HINTS["empty_row_value"]
+    if mismatch.kind == "nan":
+        return HINTS["nan"]
+    return ""

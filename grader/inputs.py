@@ -287,3 +287,171 @@ def merge_cases(draw, dtypes=("float32", "float16", "bfloat16")) -> MergeCase:
         spread=draw(st.sampled_from(LSE_SPREADS)),
         seed=draw(st.integers(0, 2**31 - 1)),
     )
+
+
+# ----------------------------------------------------------------------------- paged KV cache (Level 4)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class PagedCase:
+    """A decode step over a paged cache, built as FlashMLA's tests build one: pages
+    handed out from a pool (shuffled or in order), NaN in every slot past a sequence's
+    length and in every page no sequence uses, and block-table entries past the used
+    pages that are leftovers: any int32, most of them out of range."""
+
+    lengths: tuple[int, ...]  # cache_seqlens; the batch is its length
+    s_q: int
+    heads_q: int
+    heads_kv: int
+    head_dim: int
+    head_dim_v: int
+    block_size: int
+    dtype: str
+    causal: bool
+    softmax_scale: float | None  # None: d ** -0.5
+    logit_scale: float  # std of the scaled scores, before the hot rows
+    shuffled: bool  # pages handed out in random order (else one after another)
+    nan_fill: bool  # NaN past each length and in unused pages (else random values)
+    garbage: bool  # table entries past the used pages: random int32 (else valid, unused pages)
+    spare_pages: int  # pages of the pool no sequence uses
+    extra_columns: int  # table columns past the longest sequence's pages
+    seed: int
+    num_splits: int | None = None  # passed to mla_decode when set
+
+    @property
+    def batch(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def pages(self) -> tuple[int, ...]:
+        return tuple(-(-n // self.block_size) for n in self.lengths)
+
+    @property
+    def scale(self) -> float:
+        return self.head_dim**-0.5 if self.softmax_scale is None else self.softmax_scale
+
+    def describe(self) -> str:
+        parts = [f"q[{self.batch},{self.s_q},{self.heads_q},{self.head_dim}]",
+                 f"k_cache[{sum(self.pages) + self.spare_pages},{self.block_size},{self.heads_kv},{self.head_dim}]",
+                 f"head_dim_v={self.head_dim_v}", f"cache_seqlens={list(self.lengths)}", self.dtype,
+                 f"causal={self.causal}"]
+        if self.softmax_scale is not None:
+            parts.append(f"softmax_scale={self.softmax_scale:g}")
+        if self.num_splits is not None:
+            parts.append(f"num_splits={self.num_splits}")
+        parts.append("shuffled block table" if self.shuffled else "pages in order")
+        if self.nan_fill:
+            parts.append("NaN past each length and in unused pages")
+        if self.garbage:
+            parts.append("random int32 table entries past the used pages")
+        if self.logit_scale != 1.0:
+            parts.append(f"logit std {self.logit_scale:g}")
+        parts.append(f"seed={self.seed}")
+        return " ".join(parts)
+
+    def page_ids(self) -> list[list[int]]:
+        """The pool pages of each sequence, in order."""
+        gen = _generator(self.seed + 1)
+        total = sum(self.pages)
+        pool = torch.randperm(total + self.spare_pages, generator=gen) if self.shuffled \
+            else torch.arange(total + self.spare_pages)
+        ids, start = [], 0
+        for n in self.pages:
+            ids.append([int(p) for p in pool[start:start + n]])
+            start += n
+        return ids
+
+    def paged_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k_cache, block_table, cache_seqlens on the CPU."""
+        gen = _generator(self.seed)
+        dtype = DTYPES[self.dtype]
+        num_blocks = sum(self.pages) + self.spare_pages
+        k_cache = torch.randn(num_blocks, self.block_size, self.heads_kv, self.head_dim, generator=gen)
+        # scores have std logit_scale: scale * q.k with k ~ N(0, 1) has std gain * scale * sqrt(d)
+        gain = self.logit_scale / (self.scale * self.head_dim**0.5)
+        q = torch.randn(self.batch, self.s_q, self.heads_q, self.head_dim, generator=gen) * gain
+        hot = torch.rand(self.batch, self.s_q, self.heads_q, generator=gen) < 0.125
+        q[hot] *= HOT_ROW_GAIN
+        ids = self.page_ids()
+        columns = max(max(self.pages, default=0) + self.extra_columns, 1)
+        used = {p for row in ids for p in row}
+        unused = [p for p in range(num_blocks) if p not in used]
+        if self.garbage:  # leftovers of an allocator: out of range either way, or pages of the pool
+            table = torch.randint(INT32_MIN, INT32_MAX, (self.batch, columns), generator=gen, dtype=torch.int64)
+            in_pool = torch.rand(self.batch, columns, generator=gen) < 0.25
+            table = torch.where(in_pool, table.remainder(num_blocks), table)
+        else:
+            table = torch.tensor(unused, dtype=torch.int64)[torch.randint(len(unused), (self.batch, columns),
+                                                                          generator=gen)]
+        for i, row in enumerate(ids):
+            table[i, :len(row)] = torch.tensor(row, dtype=torch.int64)
+            tail = self.lengths[i] - (len(row) - 1) * self.block_size  # tokens in the last page
+            if self.nan_fill and row:
+                k_cache[row[-1], tail:] = float("nan")
+        if self.nan_fill and unused:
+            k_cache[unused] = float("nan")
+        return (q.to(dtype), k_cache.to(dtype), table.to(torch.int32),
+                torch.tensor(self.lengths, dtype=torch.int32))
+
+    def kwargs(self) -> dict:
+        kw = {"softmax_scale": self.softmax_scale, "causal": self.causal}
+        if self.num_splits is not None:
+            kw["num_splits"] = self.num_splits
+        return kw
+
+
+@dataclass(frozen=True)
+class PagedBounds:
+    """The paged cases one exercise is graded on, and how large they may get."""
+
+    dtypes: tuple[str, ...] = ("float32", "float16", "bfloat16")
+    dims: tuple[tuple[int, int], ...] = ((16, 16), (40, 24), (64, 64), (576, 512))  # (d, head_dim_v)
+    block_sizes: tuple[int, ...] = (16, 32, 48, 64)
+    groups: tuple[int, ...] = (1, 2, 3, 8, 16, 64, 128)  # h_q / h_kv
+    max_heads_q: int = 128
+    max_batch: int = 4
+    max_len: int = 300
+    max_work: int = 16 * 4 * 300  # h_q * s_q * max length: bounds the CPU time of one case
+    logit_scales: tuple[float, ...] = (1.0, 0.25, 4.0, 30.0)
+
+
+def _paged_lengths(batch: int, block_size: int, max_len: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """Lengths of 0, 1 and either side of page boundaries, or anything in range;
+    sometimes every sequence the same length (FlashMLA's fixed-length runs)."""
+    special = sorted({n for n in (0, 1, block_size - 1, block_size, block_size + 1, 2 * block_size + 1,
+                                  3 * block_size - 1) if n <= max_len})
+    length = st.one_of(st.sampled_from(special), st.integers(0, max_len))
+    varied = st.lists(length, min_size=batch, max_size=batch).map(tuple)
+    return st.one_of(varied, length.map(lambda n: (n,) * batch))
+
+
+@st.composite
+def paged_cases(draw, bounds: PagedBounds) -> PagedCase:
+    head_dim, head_dim_v = draw(st.sampled_from(bounds.dims))
+    heads_kv = draw(st.sampled_from((1, 2)))
+    group = draw(st.sampled_from([g for g in bounds.groups if heads_kv * g <= bounds.max_heads_q]))
+    s_q = draw(st.sampled_from((1, 2, 4)))
+    block_size = draw(st.sampled_from(bounds.block_sizes))
+    batch = draw(st.integers(1, bounds.max_batch))
+    max_len = max(2 * block_size + 1, min(bounds.max_len, bounds.max_work // (heads_kv * group * s_q)))
+    return PagedCase(
+        lengths=draw(_paged_lengths(batch, block_size, max_len)),
+        s_q=s_q,
+        heads_q=heads_kv * group,
+        heads_kv=heads_kv,
+        head_dim=head_dim,
+        head_dim_v=head_dim_v,
+        block_size=block_size,
+        dtype=draw(st.sampled_from(bounds.dtypes)),
+        causal=draw(st.booleans()),
+        softmax_scale=draw(st.sampled_from((None, None, 0.3))),
+        logit_scale=draw(st.sampled_from(bounds.logit_scales)),
+        shuffled=draw(st.booleans()),
+        nan_fill=draw(st.booleans()),
+        garbage=draw(st.booleans()),
+        spare_pages=draw(st.integers(1, 3)),
+        extra_columns=draw(st.integers(0, 2)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )

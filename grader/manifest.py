@@ -16,6 +16,7 @@ from typing import Any
 
 HARDWARE = ("cpu", "gpu", "sm90")  # cpu: verifiable anywhere; gpu: any CUDA device; sm90: Hopper
 DTYPES = ("float32", "float16", "bfloat16")
+BENCH_KINDS = ("attention", "mla_decode")
 
 
 class ManifestError(ValueError):
@@ -25,11 +26,15 @@ class ManifestError(ValueError):
 @dataclass(frozen=True)
 class BenchShape:
     batch: int  # timing shapes are fixed so ratios compare like with like
-    heads: int
-    n: int
+    heads: int  # query heads
+    n: int  # attention: Nq = Nk; mla_decode: the cached length of every sequence
     head_dim: int
     dtype: str = "float16"
     causal: bool = False
+    kind: str = "attention"  # attention: q, k, v [batch, heads, n, head_dim]; mla_decode: a paged decode step
+    head_dim_v: int | None = None  # mla_decode: V is k_cache[..., :head_dim_v]
+    s_q: int = 1  # mla_decode: query tokens per sequence
+    block_size: int = 64  # mla_decode: tokens per page of the cache (one kv head, as DeepSeek's MLA)
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,10 @@ def _check_spec(check_id: str, table: dict, where: str) -> CheckSpec:
         raise ManifestError(f"{where}: a timing check needs both max_ratio and bench")
     if spec.bench is not None and spec.bench.dtype not in DTYPES:
         raise ManifestError(f"{where}.bench.dtype is {spec.bench.dtype!r}; allowed: {', '.join(DTYPES)}")
+    if spec.bench is not None and spec.bench.kind not in BENCH_KINDS:
+        raise ManifestError(f"{where}.bench.kind is {spec.bench.kind!r}; allowed: {', '.join(BENCH_KINDS)}")
+    if spec.bench is not None and spec.bench.kind == "mla_decode" and spec.bench.head_dim_v is None:
+        raise ManifestError(f"missing key {where}.bench.head_dim_v")
     return spec
 
 

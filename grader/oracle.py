@@ -41,20 +41,21 @@ def masked_attention(
     scale: float,
     visible: torch.Tensor | None,
     kv_head_of: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention in float64 with an explicit visibility mask.
+    """Attention in float64 (or ``dtype``) with an explicit visibility mask.
 
     ``kv_head_of[h]`` is the kv head query head ``h`` reads (default: grouped,
     ``h // (Hq // Hkv)``). Rows with no visible key give ``out = 0``, ``lse = -inf``.
     """
-    q, k, v = q.double(), k.double(), v.double()
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     heads_q, heads_kv = q.shape[1], k.shape[1]
     if kv_head_of is None:
         kv_head_of = torch.arange(heads_q) // (heads_q // heads_kv)
-    k, v = k[:, kv_head_of], v[:, kv_head_of]
+    k, v = k[:, kv_head_of.to(k.device)], v[:, kv_head_of.to(v.device)]
     scores = scale * (q @ k.transpose(-1, -2))  # [B, Hq, Nq, Nk]
     if visible is not None:
-        scores = scores.masked_fill(~visible, NEG_INF)
+        scores = scores.masked_fill(~visible.to(scores.device), NEG_INF)
     lse = torch.logsumexp(scores, dim=-1)  # -inf on rows with no visible key
     safe_lse = torch.where(torch.isinf(lse), torch.zeros_like(lse), lse)
     probs = torch.exp(scores - safe_lse.unsqueeze(-1))  # exp(-inf) = 0 on masked keys
@@ -140,3 +141,39 @@ def roofline(flops: int, nbytes: int, peak_flops: float, peak_bytes_per_s: float
     """The slower resource's time, and its name ('compute' on a tie)."""
     compute, memory = flops / peak_flops, nbytes / peak_bytes_per_s
     return max(compute, memory), "compute" if compute >= memory else "memory"
+
+
+def paged_sequence_keys(k_cache: torch.Tensor, block_table: torch.Tensor, length: int, row: int) -> torch.Tensor:
+    """The ``length`` cached tokens of sequence ``row``, ``[length, h_kv, d]``: page by
+    page through the first ``ceil(length / block_size)`` entries of its table row only
+    (the entries after them may be any int32 and are never read)."""
+    block_size = k_cache.shape[1]
+    pages = [int(block_table[row, p]) for p in range(-(-length // block_size))]
+    if not pages:
+        return k_cache.new_zeros((0, *k_cache.shape[2:]))
+    return torch.cat([k_cache[page] for page in pages])[:length]
+
+
+def paged_mla(q, k_cache, block_table, cache_seqlens, head_dim_v: int, softmax_scale: float | None = None,
+              causal: bool = False, dtype: torch.dtype = torch.float64, *, kv_head_of: torch.Tensor | None = None,
+              causal_offset: int | None = None):
+    """Level 4's decode over a paged cache, one sequence at a time: ``(out [b, s_q, h_q,
+    dv], lse [b, h_q, s_q])`` in ``dtype`` (float64 for grading). The ``s_q`` queries
+    are the last ``s_q`` tokens of the sequence, so the causal mask is the bottom-right
+    one of `visible_keys`: ``j <= t + L - s_q``, i.e. ``j < L - (s_q - 1 - t)``.
+    ``kv_head_of`` and ``causal_offset`` exist so that diagnosis can model mistakes
+    (see `masked_attention`, `visible_keys`)."""
+    batch, s_q, heads_q, dim = q.shape
+    scale = dim ** -0.5 if softmax_scale is None else softmax_scale
+    outs, lses = [], []
+    for i in range(batch):
+        length = int(cache_seqlens[i])
+        keys = paged_sequence_keys(k_cache, block_table, length, i).to(dtype)  # [L, h_kv, d]
+        k = keys.permute(1, 0, 2).unsqueeze(0)  # [1, h_kv, L, d]
+        qi = q[i].to(dtype).permute(1, 0, 2).unsqueeze(0)  # [1, h_q, s_q, d]
+        visible = visible_keys(s_q, length, causal, offset=causal_offset)
+        out, lse = masked_attention(qi, k, k[..., :head_dim_v], scale, visible, kv_head_of, dtype=dtype)
+        outs.append(out[0].permute(1, 0, 2))  # [s_q, h_q, dv]
+        lses.append(lse[0])  # [h_q, s_q]
+    return torch.stack(outs), torch.stack(lses)
+

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from grader.child.measure import attention_flops, bench_inputs
+from grader.child.measure import bench_inputs, bench_kwargs, bench_work
 from grader.isolation import StudentProcess
 from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
 
@@ -36,9 +36,15 @@ SLOW_HINT = ("profile with `course bench`; usual suspects: BLOCK sizes, num_warp
 
 
 def _expected(shape: dict, device: str, seed: int):
+    """What a timed call must return (its first output), in float32 on ``device``."""
     import torch
 
-    q, k, v = bench_inputs(shape, device, seed)
+    inputs = bench_inputs(shape, device, seed)
+    if shape["kind"] == "mla_decode":
+        from grader.oracle import paged_mla
+
+        return paged_mla(*inputs, shape["head_dim_v"], causal=shape["causal"], dtype=torch.float32)[0]
+    q, k, v = inputs
     return torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(),
                                                             is_causal=shape["causal"])
 
@@ -69,7 +75,7 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = (), slow_hint: s
                 raise RuntimeError(f"the reference solution failed to run: {call.status}: {call.error}")
             return call
 
-        repeat = {"op": "repeat", "fn": fn, "kwargs": {"causal": shape["causal"]}}
+        repeat = {"op": "repeat", "fn": fn, "kwargs": bench_kwargs(shape)}
         times: dict[str, list[float]] = {name: [] for name in procs}
         for round_ in range(ROUNDS + 1):
             seed = ctx.seed * 1000 + round_
@@ -97,16 +103,25 @@ def timing_check(ctx, fn: str, prerequisites: tuple[str, ...] = (), slow_hint: s
                           hint="the timed calls must compute the answer for the inputs they get; a cached or "
                                "partial result does not count")
     t_student, t_ref = statistics.median(times["student"]), statistics.median(times["reference"])
-    flops = attention_flops(shape["batch"], shape["heads"], shape["n"], shape["head_dim"], shape["causal"])
+    flops, nbytes = bench_work(shape)
     ratio = t_student / t_ref
-    summary = (f"{fn} {t_student:.3f} ms ({flops / t_student / 1e9:.0f} TFLOP/s), reference {t_ref:.3f} ms "
-               f"({flops / t_ref / 1e9:.0f} TFLOP/s) on {_describe(shape)}: ratio {ratio:.2f}, "
-               f"allowed {spec.max_ratio:.2f} (timed from outside both processes)")
+
+    def rate(ms: float) -> str:
+        memory = f", {nbytes / ms / 1e6:.0f} GB/s" if shape["kind"] == "mla_decode" else ""
+        return f"{flops / ms / 1e9:.0f} TFLOP/s{memory}"
+
+    summary = (f"{fn} {t_student:.3f} ms ({rate(t_student)}), reference {t_ref:.3f} ms ({rate(t_ref)}) on "
+               f"{_describe(shape)}: ratio {ratio:.2f}, allowed {spec.max_ratio:.2f} (timed from outside both "
+               f"processes)")
     if ratio <= spec.max_ratio:
         return ctx.result(PASSED, summary)
     return ctx.result(FAILED, summary, measured=ratio, allowed=spec.max_ratio, hint=slow_hint)
 
 
 def _describe(shape: dict) -> str:
-    return (f"b={shape['batch']} h={shape['heads']} n={shape['n']} d={shape['head_dim']} {shape['dtype']}"
-            f"{' causal' if shape['causal'] else ''}")
+    causal = " causal" if shape["causal"] else ""
+    if shape["kind"] == "mla_decode":
+        return (f"b={shape['batch']} s_q={shape['s_q']} h_q={shape['heads']} h_kv=1 L={shape['n']} "
+                f"d={shape['head_dim']} dv={shape['head_dim_v']} block_size={shape['block_size']} "
+                f"{shape['dtype']}{causal}")
+    return f"b={shape['batch']} h={shape['heads']} n={shape['n']} d={shape['head_dim']} {shape['dtype']}{causal}"

@@ -2,7 +2,7 @@
 timed call, and the throughput table of `course bench` (not graded).
 
 FLOP model (forward, Nq = Nk = n): 4 * batch * heads * n^2 * head_dim, half of it
-under causal.
+under causal. Level 4's decode step uses FlashMLA's formulas (`mla_work`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,72 @@ def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool)
 
 
 def bench_inputs(shape: dict, device: str, seed: int = 0):
-    """q, k, v of the timing shape, from ``seed``: the parent makes the same ones to
+    """The positional arguments of a timed call (q, k, v; or q, k_cache, block_table,
+    cache_seqlens for a decode step), from ``seed``: the parent makes the same ones to
     check the answer of a timed call."""
     import torch
 
+    if shape.get("kind") == "mla_decode":
+        return mla_inputs(shape["batch"], shape["s_q"], shape["heads"], shape["n"], shape["head_dim"],
+                          shape["block_size"], getattr(torch, shape["dtype"]), device, seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     dims = (shape["batch"], shape["heads"], shape["n"], shape["head_dim"])
     dtype = getattr(torch, shape["dtype"])
     return tuple(torch.randn(dims, generator=gen, device=device, dtype=dtype) for _ in range(3))
+
+
+def bench_kwargs(shape: dict) -> dict:
+    """The keyword arguments of a timed call."""
+    if shape.get("kind") == "mla_decode":
+        return {"head_dim_v": shape["head_dim_v"], "causal": shape["causal"]}
+    return {"causal": shape["causal"]}
+
+
+def bench_work(shape: dict) -> tuple[float, float]:
+    """(FLOPs, minimum bytes) of one timed call."""
+    if shape.get("kind") == "mla_decode":
+        return mla_work(shape["batch"] * shape["n"], shape["batch"], shape["s_q"], shape["heads"], 1,
+                        shape["head_dim"], shape["head_dim_v"], 2)
+    bytes_ = 4 * shape["batch"] * shape["heads"] * shape["n"] * shape["head_dim"] * 2
+    return attention_flops(shape["batch"], shape["heads"], shape["n"], shape["head_dim"], shape["causal"]), bytes_
+
+
+def mla_inputs(batch: int, s_q: int, heads_q: int, mean_len: int, head_dim: int, block_size: int, dtype,
+               device: str, seed: int = 0, varied: bool = False, heads_kv: int = 1):
+    """A decode step as FlashMLA's tests and benchmark build it: ``(q, k_cache,
+    block_table, cache_seqlens)`` with every sequence ``mean_len`` long (``varied``:
+    drawn from N(mean, mean / 2), at least ``s_q``), each row's pages taken from a
+    shuffled pool, and NaN in every slot past a sequence's length."""
+    import torch
+
+    cpu = torch.Generator().manual_seed(seed)
+    if varied:
+        lengths = (torch.randn(batch, generator=cpu) * (mean_len / 2) + mean_len).round().clamp(min=s_q)
+    else:
+        lengths = torch.full((batch,), float(mean_len))
+    lengths = lengths.to(torch.int32)
+    max_blocks = -(-int(lengths.max()) // block_size)
+    block_table = torch.randperm(batch * max_blocks, generator=cpu).view(batch, max_blocks).to(torch.int32)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    k_cache = torch.randn(batch * max_blocks, block_size, heads_kv, head_dim, generator=gen, device=device,
+                          dtype=dtype)
+    q = torch.randn(batch, s_q, heads_q, head_dim, generator=gen, device=device, dtype=dtype)
+    block_table, lengths = block_table.to(device), lengths.to(device)
+    past_end = torch.arange(max_blocks * block_size, device=device) >= lengths.unsqueeze(1)  # [b, tokens]
+    pages = block_table.long().repeat_interleave(block_size, dim=1)  # the page of every token slot
+    slots = torch.arange(max_blocks * block_size, device=device).remainder(block_size).expand_as(pages)
+    k_cache[pages[past_end], slots[past_end]] = float("nan")
+    return q, k_cache, block_table, lengths
+
+
+def mla_work(total_len: int, batch: int, s_q: int, heads_q: int, heads_kv: int, head_dim: int, head_dim_v: int,
+             dtype_bytes: int) -> tuple[float, float]:
+    """FlashMLA's benchmark formulas: FLOPs ``2 * s_q * h_q * (d + dv)`` per cached
+    token (causal masking ignored, as FlashMLA counts it); bytes: the cache read once
+    per kv head, q read and out written once."""
+    flops = 2.0 * s_q * total_len * heads_q * (head_dim + head_dim_v)
+    nbytes = (total_len * heads_kv * head_dim + batch * s_q * heads_q * (head_dim + head_dim_v)) * dtype_bytes
+    return flops, float(nbytes)
 
 
 def _sdpa(backend_name: str):

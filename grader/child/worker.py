@@ -194,9 +194,9 @@ class Worker:
         torch.utils.deterministic.fill_uninitialized_memory = False  # the NaN fill would be timed too
         try:
             fn = self._function(request["fn"])
-            q, k, v = self.kept["inputs"]
+            inputs = self.kept["inputs"]
             for _ in range(request["times"]):
-                value = fn(q, k, v, **request["kwargs"])
+                value = fn(*inputs, **request["kwargs"])
             torch.cuda.synchronize()
         except BaseException as err:  # noqa: BLE001
             return self._failure(err)
