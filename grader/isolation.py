@@ -284,13 +284,13 @@ class StudentProcess:
         """The child imports a copy in its private directory: it needs no view of the
         directory the submission came from. A CUDA file (Level 3) is built here, in the
         parent, by nvcc (the child may neither start compilers nor read the course): the
-        child gets a copy of the built module (kernels.build raises BuildError)."""
+        child gets a copy of the built module (kernels.builder raises BuildError)."""
         native = self.path.suffix == ".cu"
         copy = Path(self._private) / "submission" / (NATIVE_MODULE if native else self.path.name)
         if not copy.exists():
             copy.parent.mkdir(exist_ok=True)
             if native:
-                from kernels.build import build
+                from kernels.builder import build
 
                 shutil.copyfile(build(self.path, self.source).path, copy)
             elif self.source is None:
@@ -309,7 +309,7 @@ class StudentProcess:
         except OSError as err:
             self._import_failure = CallResult("import_error", error=f"cannot read {self.path}: {err.strerror}")
             return self._import_failure
-        except RuntimeError as err:  # kernels.build.BuildError: the compiler's messages, file:line
+        except RuntimeError as err:  # kernels.builder.BuildError: the compiler's messages, file:line
             self._import_failure = CallResult("import_error", error=f"building {self.path.name} failed:\n{err}")
             return self._import_failure
         parent_sock, child_sock = socket.socketpair()

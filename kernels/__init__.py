@@ -5,7 +5,7 @@ nvcc builder for Level 3's ``.cu`` exercise.
     student = kernels.load("exercises/level3/flash_fwd.cu")   # builds (cached), then loads
     out, lse = student.flash_attn_cuda(q, k, v, causal=True)
 
-``load`` compiles with nvcc (kernels/build.py) and loads the module in this process,
+``load`` compiles with nvcc (kernels/builder.py) and loads the module in this process,
 for your own experiments. The grader never does that in its own process: it builds
 in the parent and loads the module only in the isolated child (docs/GRADING.md).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from kernels.build import BuildError, Built, build, cache_dir, nvcc_path
+from kernels.builder import BuildError, Built, build, cache_dir, nvcc_path
 
 __all__ = ["BuildError", "Built", "build", "cache_dir", "load", "nvcc_path"]
 

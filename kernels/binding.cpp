@@ -1,5 +1,5 @@
 // The Python module around a Level 3 .cu file: plain pybind11, no torch headers, so it
-// compiles in seconds, once per machine (kernels/build.py caches it apart from the
+// compiles in seconds, once per machine (kernels/builder.py caches it apart from the
 // student's file, which is the only thing a rebuild compiles).
 //
 // Python hands each tensor over as (data_ptr, shape, strides, dtype code); the

@@ -1,6 +1,6 @@
 """Level 3 checks: the CUDA FlashAttention-2 forward and the roofline model.
 
-The CUDA file is built by nvcc in this (the parent) process, through kernels/build.py:
+The CUDA file is built by nvcc in this (the parent) process, through kernels/builder.py:
 the `compiles` check builds it directly, and the student's process of the other
 checks receives the built module (grader/isolation.py), which it loads and calls
 through its Python side, grader/child/native.py. The values are judged exactly as
@@ -52,7 +52,7 @@ def cuda_compiles(ctx: Context):
     parent, on any machine with nvcc (no GPU needed). Worth no points: compiling is
     the gate to the GPU checks, not an achievement; the untouched stub (no kernel)
     stays 'not implemented'."""
-    from kernels.build import BuildError, build, nvcc_path
+    from kernels.builder import BuildError, build, nvcc_path
 
     path = Path(ctx.student.path)
     if nvcc_path() is None:
@@ -188,9 +188,10 @@ def _roofline_int_judge(ctx: Context, fn: str, args, want: int, diagnose):
         if type(call.value) is int and call.value == expected:
             return None
         got = call.value
-        if isinstance(got, float) and got == expected:
-            return Outcome(FAILED, f"{fn} returned the float {got!r}; return the exact int {expected}",
-                           hint="use integer arithmetic (//, not /): counts are exact ints in Python")
+        if isinstance(got, float):
+            return Outcome(FAILED, f"{fn} returned the float {got!r}; expected the exact int {expected}",
+                           hint="use integer arithmetic (//, not /): counts are exact ints in Python, floats "
+                                "round past 2**53")
         return Outcome(FAILED, f"{fn}: expected {expected}, got {got!r}", hint=diagnose(case, got))
 
     return judge
@@ -271,9 +272,10 @@ def roofline_rejects_bad_input(ctx: Context):
              for name, value in (("batch", 0), ("n_k", -3), ("head_dim", 64.0), ("heads", True))]
     bytes_args = {"batch": 2, "heads_q": 8, "heads_kv": 2, "n_q": 512, "n_k": 512, "head_dim": 64,
                   "head_dim_v": 64, "dtype_bytes": 2}
-    cases += [BadCall(f"attention_min_bytes({name}={value!r}): not a positive int", "attention_min_bytes",
+    cases += [BadCall(f"attention_min_bytes({name}={value!r}): {why}", "attention_min_bytes",
                       tuple({**bytes_args, name: value}.values()), ("ValueError",), (rf"\b{name}\b",))
-              for name, value in (("heads_kv", 3), ("dtype_bytes", 0), ("n_q", 1.5))]
+              for name, value, why in (("heads_kv", 3, "heads_q = 8 is not a multiple of it"),
+                                       ("dtype_bytes", 0, "not a positive int"), ("n_q", 1.5, "not a positive int"))]
     cases += [BadCall("roofline(peak_flops=0)", "roofline", (10**12, 10**9, 0.0, 3e12), ("ValueError",),
                       (r"\bpeak_flops\b",)),
               BadCall("roofline(nbytes=-1)", "roofline", (10**12, -1, 1e15, 3e12), ("ValueError",), (r"\bnbytes\b",))]

@@ -1,6 +1,6 @@
 """The Python side of a Level 3 kernel: load a built module, check inputs, launch.
 
-kernels/build.py turns a ``.cu`` file into ``course_native.so`` (its function
+kernels/builder.py turns a ``.cu`` file into ``course_native.so`` (its function
 ``flash_fwd`` takes each tensor as (data pointer, shape, strides, dtype code)). This
 module loads that file and wraps it as ``flash_attn_cuda(q, k, v, causal=False,
 softmax_scale=None) -> (out, lse)``: it validates the inputs before anything is
@@ -45,8 +45,9 @@ def _vector_friendly(t: torch.Tensor) -> torch.Tensor:
 def flash_attn_cuda(extension, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                     softmax_scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """FlashAttention forward by the built kernel ``extension``; see flash_fwd.h."""
-    check_attention_inputs(q, k, v, dtypes=HALF_DTYPES, head_dims=HEAD_DIMS, equal_head_dims=True,
-                           device_type="cuda")
+    check_attention_inputs(q, k, v, dtypes=HALF_DTYPES, head_dims=HEAD_DIMS, equal_head_dims=True)
+    if q.device.type != "cuda":  # after the shapes, so a CPU session still hears about those first
+        raise ValueError(f"q, k, v must be cuda tensors, got device {q.device}")
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
     if softmax_scale is not None and (isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float))
@@ -68,7 +69,7 @@ def flash_attn_cuda(extension, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 
 
 def load_extension(path: str):
-    """The compiled module at ``path`` (built by kernels/build.py)."""
+    """The compiled module at ``path`` (built by kernels/builder.py)."""
     spec = importlib.util.spec_from_file_location(EXTENSION_NAME, path)
     extension = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extension)

@@ -1,0 +1,8 @@
+"""Right numbers as floats (true division): counts must be exact ints."""
+from solutions.level3.roofline import attention_min_bytes, roofline  # noqa: F401
+
+
+def attention_flops(batch, heads, n_q, n_k, head_dim, head_dim_v, causal=False):
+    rows = min(n_q, n_k)
+    pairs = rows * n_k - rows * (rows - 1) / 2 if causal else n_q * n_k
+    return batch * heads * pairs * 2 * (head_dim + head_dim_v)
