@@ -174,16 +174,22 @@ def snippet(case, calls: list[Call], *, check_id: str, path: Path, module: str, 
               "#", "# The grader said:", *_comment(verdict)]
     top = ["import os", "", 'os.environ["TRITON_INTERPRET"] = "1"  # no GPU: Triton\'s interpreter, as graded', ""] \
         if interpret else []
-    imports = ["import importlib.util", "import sys", "", "import torch"]
+    native = str(path).endswith(".cu")  # Level 3: built by nvcc (cached), then loaded with its Python side
+    imports = ["import torch", "", "import kernels"] if native else \
+        ["import importlib.util", "import sys", "", "import torch"]
     build = writer.builder_lines()
     if build:
         kind = type(case)
         imports.append(f"from {kind.__module__} import {kind.__name__}")
         build = [f"case = {case!r}", *build]
-    load = ["# your module, loaded from its file as the grader loads it",
-            f"spec = importlib.util.spec_from_file_location({module!r}, {str(path)!r})",
-            "student = sys.modules[spec.name] = importlib.util.module_from_spec(spec)",
-            "spec.loader.exec_module(student)"]
+    if native:
+        load = ["# your kernel, built and loaded as the grader builds it (kernels/builder.py)",
+                f"student = kernels.load({str(path)!r})"]
+    else:
+        load = ["# your module, loaded from its file as the grader loads it",
+                f"spec = importlib.util.spec_from_file_location({module!r}, {str(path)!r})",
+                "student = sys.modules[spec.name] = importlib.util.module_from_spec(spec)",
+                "spec.loader.exec_module(student)"]
     last = "result" if len(calls) == 1 else f"r{len(calls)}"
     blocks = [header, top + imports, build, load, call_lines + [f"print({last})"]]
     return "\n\n".join("\n".join(block) for block in blocks if block) + "\n"

@@ -193,3 +193,18 @@ def test_gpu_scalar_kernel_earns_correctness_not_speed():
     assert statuses == {"compiles": "passed", "oracle": "passed", "edge_cases": "passed", "speed": "failed"}, \
         [(c.name, c.summary) for c in result.checks]
     assert "ratio" in check_of(result, "speed").summary
+
+
+def test_repro_script_builds_the_cu_file():
+    import ast
+
+    from grader.inputs import AttentionCase
+    from grader.repro import Call, snippet
+
+    case = AttentionCase(1, 2, 1, 97, 97, 64, 64, "float16", True, None, False, 1.0, 5)
+    q, k, v = case.tensors()
+    text = snippet(case, [Call("flash_attn_cuda", (q, k, v), case.kwargs(), None)], check_id="level3.flash_fwd.oracle",
+                   path=Path("exercises/level3/flash_fwd.cu"), module="student_level3_flash_fwd", device="cuda",
+                   interpret=False, verdict="failed")
+    ast.parse(text)
+    assert "kernels.load('exercises/level3/flash_fwd.cu')" in text and "spec_from_file_location" not in text

@@ -124,8 +124,11 @@ def run_bench(student, request: dict) -> dict:
     fn = request["fn"]
     providers = {"student": lambda q, k, v, c: getattr(student, fn)(q, k, v, causal=c),
                  "reference": (lambda f: lambda q, k, v, c: f(q, k, v, causal=c))(
-                     getattr(load_module(request["reference_path"], "bench_reference"), fn)),
-                 "sdpa flash": _sdpa("FLASH_ATTENTION"), "sdpa cudnn": _sdpa("CUDNN_ATTENTION")}
+                     getattr(load_module(request["reference_path"], "bench_reference"), fn))}
+    if request.get("triton_path"):  # Level 3 beside the Triton kernel of Level 2
+        triton_kernel = load_module(request["triton_path"], "bench_triton").flash_attn_v2_triton
+        providers["triton (level 2)"] = lambda q, k, v, c: triton_kernel(q, k, v, causal=c)
+    providers.update({"sdpa flash": _sdpa("FLASH_ATTENTION"), "sdpa cudnn": _sdpa("CUDNN_ATTENTION")})
     if request.get("tiled_path"):
         tiled = load_module(request["tiled_path"], "bench_tiled").flash_attn_v2
         providers["pytorch tiled v2"] = lambda q, k, v, c: tiled(q, k, v, causal=c, block_m=128, block_n=128)

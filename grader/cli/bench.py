@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -16,7 +19,8 @@ from grader.manifest import ManifestError, load_manifest
 from grader.report import console, err_console
 
 # The exercise each target benchmarks (levels 3 and 4 join here when they land).
-BENCHABLE = {"level2": "level2.flash_v2_triton", "level2.flash_v2_triton": "level2.flash_v2_triton"}
+BENCHABLE = {"level2": "level2.flash_v2_triton", "level2.flash_v2_triton": "level2.flash_v2_triton",
+             "level3": "level3.flash_fwd", "level3.flash_fwd": "level3.flash_fwd"}
 
 
 @click.command(epilog="Example: course bench level2 --plot bench.png")
@@ -38,14 +42,21 @@ def bench(target: str, solutions: bool, plot_path: Path | None, quick: bool) -> 
     where = manifest.root / ("solutions" if solutions else "exercises")
     request = {"op": "bench", "fn": exercise.functions[0],
                "reference_path": str(manifest.root / "solutions" / exercise.file),
-               "tiled_path": str(manifest.root / "solutions" / "level2" / "flash_v2.py"),
                "head_dims": [128] if quick else [64, 128], "seq_lens": [1024, 4096] if quick else list(SEQ_LENS)}
+    if exercise.level == "level2":
+        request["tiled_path"] = str(manifest.root / "solutions" / "level2" / "flash_v2.py")
+    else:  # a CUDA kernel: beside Level 2's Triton kernel
+        request["triton_path"] = str(manifest.root / "solutions" / "level2" / "flash_v2_triton.py")
     err_console.print(f"benchmarking {where / exercise.file} (this takes a few minutes)")
-    # The benchmark is not graded: its child may read the reference solutions it compares with.
-    references = (Path(request["reference_path"]), Path(request["tiled_path"]))
-    with StudentProcess(where / exercise.file, "student_bench", env={}, root=manifest.root, call_timeout=3600,
-                        import_timeout=manifest.course.import_timeout_s, device="cuda",
-                        readable=references) as student:
+    with contextlib.ExitStack() as stack:
+        if exercise.file.endswith(".cu"):
+            request["reference_path"] = _built_reference(Path(request["reference_path"]), stack)
+        # The benchmark is not graded: its child may read the reference solutions it compares with.
+        references = tuple(Path(request[key]) for key in ("reference_path", "tiled_path", "triton_path")
+                           if key in request)
+        student = stack.enter_context(
+            StudentProcess(where / exercise.file, "student_bench", env={}, root=manifest.root, call_timeout=3600,
+                           import_timeout=manifest.course.import_timeout_s, device="cuda", readable=references))
         reply = student.request(request)
     if not reply.ok:
         raise click.ClickException(f"the benchmark did not finish: {reply.status}: {reply.error}")
@@ -58,6 +69,23 @@ def bench(target: str, solutions: bool, plot_path: Path | None, quick: bool) -> 
         except ImportError:
             raise click.ClickException("--plot needs matplotlib: pip install matplotlib") from None
         err_console.print(f"wrote {plot_path}")
+
+
+def _built_reference(source: Path, stack: contextlib.ExitStack) -> str:
+    """The reference .cu built here (nvcc runs in this process, never in the child) and
+    copied where the child, which may run as another user, can read it."""
+    from kernels.builder import BuildError, build
+
+    try:
+        built = build(source)
+    except BuildError as err:
+        raise click.ClickException(f"the reference {source} did not build: {err}") from None
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-bench-")))
+    directory.chmod(0o755)
+    copy = directory / built.path.name
+    shutil.copyfile(built.path, copy)
+    copy.chmod(0o644)
+    return str(copy)
 
 
 def _print_tables(points: list[BenchPoint], peaks: dict, device_name: str) -> None:
