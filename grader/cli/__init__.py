@@ -10,6 +10,7 @@ import click
 from grader.cli.bench import bench
 from grader.cli.doctor import doctor
 from grader.cli.grade import grade
+from grader.cli.nbgrader import nbgrader
 from grader.cli.overview import list_exercises
 from grader.cli.repro import repro
 from grader.cli.reset import reset
@@ -36,3 +37,4 @@ main.add_command(reset)
 main.add_command(repro)
 main.add_command(doctor)
 main.add_command(bench)
+main.add_command(nbgrader)
