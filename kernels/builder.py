@@ -194,13 +194,27 @@ def _kernel_object(nvcc: str, source: Path, text: bytes, cache: Path, key: str) 
     return final
 
 
-def _check_defines_flash_fwd(kernel: Path, binding: Path, source: Path) -> None:
+# What a kernel file may not call (undefined symbols of its object): another library's
+# attention or matrix products, the Python interpreter (torch is one call away from
+# there), dynamic loading (a way to either), and new processes. The kernel is the
+# student's to write; CUDA's runtime, libc and the C++ library are all it needs.
+REFUSED_SYMBOLS = re.compile(r"^(_?Py|dl(open|sym|vsym|mopen)$|cublas|cudnn|cufft|curand|cusparse|cusolver|nccl"
+                             r"|_ZN(2at|3c10|5torch|8pybind11)|system$|popen$|fork$|vfork$|exec|posix_spawn|syscall$)")
+
+
+def _check_symbols(kernel: Path, binding: Path, source: Path) -> None:
     """The binding calls flash_fwd with the signature of course/flash_fwd.h; a file
     that does not define exactly that (a typo, another parameter type) would link
-    and then fail at import with an undefined symbol. Said here, at build time."""
+    and then fail at import with an undefined symbol: said here, at build time. And
+    the file calls nothing of REFUSED_SYMBOLS."""
     nm = shutil.which("nm")
     if nm is None:
-        return  # the import names the missing symbol instead
+        return  # the import names a missing symbol instead; the refused ones go unchecked
+    undefined = set(_run([nm, "--undefined-only", "--format=just-symbols", str(kernel)]).stdout.split())
+    refused = sorted(name for name in undefined if REFUSED_SYMBOLS.search(name))
+    if refused:
+        raise BuildError(f"{source} calls {', '.join(refused[:5])}: a submission may call CUDA's runtime, the C and "
+                         "C++ libraries, nothing else (no torch, Python, cuBLAS/cuDNN, dynamic loading or processes)")
     needed = {s for s in _run([nm, "--undefined-only", str(binding)]).stdout.split() if "flash_fwd" in s}
     defined = set(_run([nm, "--defined-only", str(kernel)]).stdout.split())
     if needed - defined:
@@ -257,7 +271,7 @@ def build(source: str | os.PathLike, text: bytes | None = None) -> Built:
         binding = pool.submit(_binding_object, nvcc, cache, binding_key)
         kernel = pool.submit(_kernel_object, nvcc, source, text, cache, kernel_key)
         kernel_o, binding_o = kernel.result(), binding.result()
-    _check_defines_flash_fwd(kernel_o, binding_o, source)
+    _check_symbols(kernel_o, binding_o, source)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         linked = Path(tmp) / MODULE_FILE
         done = _run([nvcc, "-shared", str(kernel_o), str(binding_o), "-o", str(linked), *GENCODE])

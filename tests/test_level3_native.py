@@ -108,6 +108,17 @@ def test_wrong_signature_named_at_build_time(cache, tmp_path):
         kernels.build(_copy(STUB, tmp_path, text))
 
 
+@pytest.mark.parametrize("code, named", [
+    ('#include <dlfcn.h>\nvoid* grab() { return dlsym(RTLD_DEFAULT, "cublasGemmEx"); }\n', "dlsym"),
+    ('extern "C" int PyRun_SimpleString(const char*);\nint run() { return PyRun_SimpleString("import torch"); }\n',
+     "PyRun_SimpleString"),
+    ('#include <cstdlib>\nint sh() { return std::system("true"); }\n', "system"),
+])
+def test_calls_around_the_kernel_are_refused(code, named, cache, tmp_path):
+    with pytest.raises(kernels.BuildError, match=f"calls {named}.*nothing else"):
+        kernels.build(_copy(STUB, tmp_path, STUB.read_text() + code))
+
+
 def test_including_the_course_is_refused(cache, tmp_path):
     text = f'#include "{SOLUTION}"\n'
     with pytest.raises(kernels.BuildError, match="a submission is one file"):
