@@ -322,7 +322,7 @@ def _paged_variants(case, inputs):
         yield "scale_missing", {}, run(scale=1.0)
     else:
         yield "scale_ignored", {}, run(scale=None)
-    if case.s_q > 1 and case.causal:
+    if case.causal:  # (with s_q = 1 bottom-right causal hides nothing; top-left still would)
         yield "top_left", {}, run(causal_offset=0)
         yield "causal_ignored", {}, run(causal=False)
     elif case.s_q > 1:
@@ -342,16 +342,6 @@ def paged_hint(case, inputs, got_out, got_lse, mismatch: Mismatch, expected, bas
     if mismatch.kind in ("type", "shape", "dtype", "device"):
         return ""
     empty = torch.isneginf(exp_lse)  # rows with no visible key
-    if mismatch.kind in ("nan", "inf") and mismatch.index is not None:
-        row = _lse_row(mismatch.index, mismatch.output)
-        if bool(empty[row]) and mismatch.kind == "nan":
-            length = case.lengths[row[0]]
-            why = "" if length == 0 else f", query {row[2]} of s_q = {case.s_q} under causal"
-            return PAGED_HINTS["empty_row_nan"].format(b=row[0], length=length, why=why)
-        if not bool(empty[row]) and float(exp_lse[row]) > EXP_OVERFLOW:
-            return PAGED_HINTS["overflow"].format(lse=float(exp_lse[row]))
-        if mismatch.kind == "nan" and case.nan_fill:
-            return PAGED_HINTS["nan_past_length"]
     tensors = isinstance(got_out, torch.Tensor) and isinstance(got_lse, torch.Tensor) \
         and got_out.shape == exp_out.shape and tuple(got_lse.shape) == lse_shape
     if tensors:
@@ -371,8 +361,22 @@ def paged_hint(case, inputs, got_out, got_lse, mismatch: Mismatch, expected, bas
                 out_only.append(PAGED_HINTS[key].format(**fields))
         if both or out_only:
             return "; or: ".join(both or out_only)
-        if bool(empty.any()) and not bool(torch.isneginf(got_lse[empty]).all()):
-            return PAGED_HINTS["empty_row_value"]
+    if mismatch.kind in ("nan", "inf") and mismatch.index is not None:
+        row = _lse_row(mismatch.index, mismatch.output)
+        broken = ((~torch.isfinite(got_out)).any(dim=-1).transpose(1, 2) | torch.isnan(got_lse)
+                  | torch.isposinf(got_lse)) & ~empty if tensors else torch.zeros_like(empty)
+        if bool(broken.any()) and bool((exp_lse[broken] > EXP_OVERFLOW).all()):  # only rows of large lse break
+            return PAGED_HINTS["overflow"].format(lse=float(exp_lse[broken].min()))
+        if mismatch.kind == "nan" and case.nan_fill and (bool(broken.any()) or not bool(empty[row])):
+            return PAGED_HINTS["nan_past_length"]  # NaN on rows that see keys: the cache's NaN got in
+        if bool(empty[row]) and mismatch.kind == "nan":
+            length = case.lengths[row[0]]
+            why = "" if length == 0 else f", query {row[2]} of s_q = {case.s_q} under causal"
+            return PAGED_HINTS["empty_row_nan"].format(b=row[0], length=length, why=why)
+        if not bool(empty[row]) and float(exp_lse[row]) > EXP_OVERFLOW:
+            return PAGED_HINTS["overflow"].format(lse=float(exp_lse[row]))
+    if tensors and bool(empty.any()) and not bool(torch.isneginf(got_lse[empty]).all()):
+        return PAGED_HINTS["empty_row_value"]
     if mismatch.kind == "nan":
         return HINTS["nan"]
     return ""

@@ -387,18 +387,23 @@ def _cover_problem(case: ScheduleCase, plan: Plan) -> str:
     seen: dict[tuple[int, int], list[str]] = {}
     for p, part in enumerate(plan):
         for batch, first, end in part:
-            if first == end and case.blocks[batch] > 0:
-                return (f"part {p} holds ({batch}, {first}, {end}), a piece of request {batch} that covers no block: "
-                        f"it pays fixed_cost for nothing")
             for block in range(first, end):
                 seen.setdefault((batch, block), []).append(f"part {p} {(batch, first, end)}")
     for batch, n in enumerate(case.blocks):
         for block in range(n):
             where = seen.get((batch, block), [])
             if not where:
-                return f"block {block} of request {batch} (blocks 0..{n - 1}) is in no piece"
+                partial = case.lengths[batch] % case.block_size
+                why = (f" (its last block, partial: L = {case.lengths[batch]} tokens make ceil(L / block_size) = {n} "
+                       f"blocks of {case.block_size})" if block == n - 1 and partial else "")
+                return f"block {block} of request {batch} (blocks 0..{n - 1}) is in no piece{why}"
             if len(where) > 1:
                 return f"block {block} of request {batch} is in {len(where)} pieces: {', '.join(where)}"
+    for p, part in enumerate(plan):
+        for batch, first, end in part:
+            if first == end and case.blocks[batch] > 0:
+                return (f"part {p} holds ({batch}, {first}, {end}), a piece of request {batch} that covers no block: "
+                        f"it pays fixed_cost for nothing")
     return ""
 
 
@@ -423,8 +428,8 @@ def _cost_problem(case: ScheduleCase, plan: Plan) -> str:
     for p, part in enumerate(plan):
         cost = sum(end - first + case.fixed_cost for _, first, end in part)
         if cost > case.budget:
-            pieces = " + ".join(f"{(b, f, e)} {e - f} + {case.fixed_cost}" for b, f, e in part[:4])
-            more = " + ..." if len(part) > 4 else ""
+            pieces = ", ".join(f"{(b, f, e)}: {e - f} + {case.fixed_cost}" for b, f, e in part[:4])
+            more = ", ..." if len(part) > 4 else ""
             share = (f"; {len(part)} of the plan's pieces are in part {p}: the work is not spread over the parts"
                      if len(part) == sum(map(len, plan)) and case.num_parts > 1 else "")
             return (f"part {p} costs {cost} ({pieces}{more}), more than the budget ceil(total_cost / num_parts) + "
@@ -496,7 +501,8 @@ def _schedule_judge(ctx: Context, own: str):
                 if _plan_shape_problem(case, again.value) or _normalised(again.value) != plan:
                     return Outcome(FAILED, f"{SCHEDULER_FN} returned a different plan when called again on the same "
                                            f"input: first {plan}, then {again.value!r:.300}",
-                                   hint=SCHEDULER_HINTS["deterministic"])
+                                   hint=SCHEDULER_HINTS["deterministic"],
+                                   fatal=True)  # a failure that may not repeat cannot be shrunk
             return None
         problem = problems[own](case, plan) if own != "cover" else ""
         if problem:

@@ -1,0 +1,58 @@
+"""Wrong: the fixed cost is charged once per request, not once per piece: a part that
+continues a split request fills its whole budget with blocks and then also pays that
+piece's fixed cost, going over the budget."""
+
+
+import torch
+
+
+def plan_splits(cache_seqlens, num_parts, block_size=64, fixed_cost=5):
+    """Cut the blocks of a decode batch into ``num_parts`` contiguous parts of bounded cost.
+
+    Arguments:
+        cache_seqlens: (b,) int32 tensor of lengths L_i >= 0.
+        num_parts: int >= 1, the number of parts (one per SM, or per group of SMs).
+        block_size: int >= 1, tokens per KV block; request i has ceil(L_i / block_size)
+            blocks.
+        fixed_cost: int >= 0, the cost of starting a piece, in blocks.
+    Return:
+        num_parts lists; part p holds (batch, first_block, end_block) pieces, blocks
+        first_block .. end_block - 1 of request batch. Read in order the parts walk
+        every block of every request once, in increasing order; an empty request
+        appears once as (i, 0, 0); a part costs the sum over its pieces of
+        (end_block - first_block + fixed_cost), at most
+        ceil(total_cost / num_parts) + fixed_cost where total_cost is the sum over
+        requests of (ceil(L_i / block_size) + fixed_cost).
+    """
+    if not isinstance(cache_seqlens, torch.Tensor) or cache_seqlens.dim() != 1 \
+            or cache_seqlens.dtype != torch.int32:
+        raise ValueError(f"cache_seqlens must be a 1-D int32 tensor, got {cache_seqlens!r:.80}")
+    for name, value, least in (("num_parts", num_parts, 1), ("block_size", block_size, 1),
+                               ("fixed_cost", fixed_cost, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+    lengths = [int(n) for n in cache_seqlens]
+    if any(n < 0 for n in lengths):
+        raise ValueError(f"cache_seqlens must be >= 0, got {min(lengths)}")
+
+    blocks = [-(-n // block_size) for n in lengths]
+    total_cost = sum(n + fixed_cost for n in blocks)
+    budget = -(-total_cost // num_parts) + fixed_cost
+    parts = []
+    request, block = 0, 0  # the cursor: the next block to plan
+    for _ in range(num_parts):
+        part, left = [], budget
+        while request < len(blocks):
+            rest = blocks[request] - block
+            start_cost = fixed_cost if block == 0 else 0  # a continuation "already paid" its fixed cost
+            if rest + start_cost <= left:  # the rest of this request fits: take it whole
+                part.append((request, block, blocks[request]))
+                left -= rest + start_cost
+                request, block = request + 1, 0
+                continue
+            if left > start_cost:  # split: what fits here, the next part continues the request
+                part.append((request, block, block + left - start_cost))
+                block += left - start_cost
+            break
+        parts.append(part)
+    return parts
