@@ -1,5 +1,6 @@
 """`course bench`: GPU throughput of the student's kernel beside the reference
-solution and the field's baselines, over sequence lengths.
+solution and the field's baselines, over sequence lengths (Level 4: over query heads,
+in GB/s and TFLOP/s with FlashMLA's formulas).
 
 FLOP model (forward, Nq = Nk = n): 4 * batch * heads * n^2 * head_dim, half of it
 under causal. Each provider is timed with `triton.testing.do_bench` (median).
@@ -44,5 +45,58 @@ def plot(points: list[BenchPoint], peaks: dict, device_name: str, path: str) -> 
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(f"FlashAttention-2 forward on {device_name} "
                  f"(dashed: measured fp16 matmul peak {peaks['matmul_tflops']:.0f} TFLOP/s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+# FlashMLA's February-2025 kernel on the course's H100 (bf16, causal, shuffled block
+# table, b = 128, L = 4096, d = 576, dv = 512), from the Level 4 issue: drawn as
+# reference lines. (metric, h_q, s_q, varied) -> value.
+FLASHMLA_H100 = {("gbps", 16, 1, False): 2735.0, ("gbps", 16, 1, True): 2586.0,
+                 ("tflops", 128, 1, False): 500.0, ("tflops", 128, 2, False): 534.0}
+
+
+@dataclass(frozen=True)
+class MlaPoint:
+    """One timing of `course bench level4` (FlashMLA's formulas, `grader.child.measure.mla_work`)."""
+    provider: str
+    heads_q: int
+    s_q: int
+    varied: bool  # lengths drawn around the mean instead of all equal
+    ms: float  # median; nan when the provider could not run this shape
+    tflops: float
+    gbps: float
+
+
+def plot_mla(points: list[MlaPoint], peaks: dict, device_name: str, path: str) -> None:
+    """GB/s and TFLOP/s against h_q, one line per (provider, s_q, lengths); FlashMLA's
+    figures as dotted lines, the measured copy bandwidth as the roof."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, label in ((axes[0], "gbps", "GB/s (KV once + q + out)"),
+                              (axes[1], "tflops", "TFLOP/s (2·s_q·h_q·(d+dv) per token)")):
+        for provider, s_q, varied in dict.fromkeys((p.provider, p.s_q, p.varied) for p in points):
+            series = [p for p in points if (p.provider, p.s_q, p.varied) == (provider, s_q, varied)]
+            ax.plot([p.heads_q for p in series], [getattr(p, metric) for p in series], marker="o",
+                    linestyle="--" if varied else "-", label=f"{provider}, s_q={s_q}{', varied' if varied else ''}")
+        for (which, heads_q, s_q, varied), value in FLASHMLA_H100.items():
+            if which == metric:
+                ax.axhline(value, color="black", linestyle=":", linewidth=1)
+                ax.annotate(f"FlashMLA h_q={heads_q} s_q={s_q}{' varied' if varied else ''}: {value:.0f}",
+                            (16, value), fontsize=7, va="bottom")
+        if metric == "gbps":
+            ax.axhline(peaks["copy_gbps"], color="grey", linestyle="--", linewidth=1)
+            ax.annotate(f"measured copy {peaks['copy_gbps']:.0f} GB/s", (16, peaks["copy_gbps"]), fontsize=7,
+                        va="bottom", color="grey")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("query heads h_q (h_kv = 1)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"MLA decode on {device_name}: b=128, mean length 4096, d=576, dv=512, bf16, causal")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

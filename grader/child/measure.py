@@ -121,6 +121,8 @@ def run_bench(student, request: dict) -> dict:
     import triton
 
     torch.utils.deterministic.fill_uninitialized_memory = False
+    if request.get("kind") == "mla_decode":
+        return run_mla_bench(student, request)
     fn = request["fn"]
     providers = {"student": lambda q, k, v, c: getattr(student, fn)(q, k, v, causal=c),
                  "reference": (lambda f: lambda q, k, v, c: f(q, k, v, causal=c))(
@@ -152,3 +154,38 @@ def run_bench(student, request: dict) -> dict:
     return {"points": points, "peaks": measured_peaks(), "device_name": torch.cuda.get_device_name()}
 
 
+MLA_BATCH = 128  # FlashMLA's benchmark: b = 128, mean length 4096, d = 576, dv = 512, block 64, bf16, causal
+MLA_MEAN_LEN = 4096
+MLA_DIMS = (576, 512)
+MLA_BLOCK_SIZE = 64
+
+
+def run_mla_bench(student, request: dict) -> dict:
+    """Child side of `course bench level4`: the student's mla_decode, the reference
+    kernel and the naive PyTorch reference on FlashMLA's benchmark shapes, each h_q
+    and s_q in the request, fixed and varied lengths. GB/s and TFLOP/s by FlashMLA's
+    formulas (`mla_work`)."""
+    import torch
+    import triton
+
+    d, dv = MLA_DIMS
+    providers = {"student": getattr(student, request["fn"]),
+                 "reference": load_module(request["reference_path"], "bench_reference").mla_decode,
+                 "pytorch reference": load_module(request["pytorch_path"], "bench_pytorch").mla_decode_reference}
+    points = []
+    for varied in (False, True):
+        for heads_q in request["heads_q"]:
+            for s_q in request["s_q"]:
+                q, k_cache, table, lens = mla_inputs(MLA_BATCH, s_q, heads_q, MLA_MEAN_LEN, d, MLA_BLOCK_SIZE,
+                                                     torch.bfloat16, "cuda", varied=varied)
+                flops, nbytes = mla_work(int(lens.long().sum()), MLA_BATCH, s_q, heads_q, 1, d, dv, 2)
+                for name, fn in providers.items():
+                    try:
+                        ms = triton.testing.do_bench(lambda: fn(q, k_cache, table, lens, dv, causal=True),
+                                                     return_mode="median")
+                    except Exception:  # noqa: BLE001 - a provider that cannot run a shape is reported as missing
+                        ms = float("nan")
+                    points.append({"provider": name, "heads_q": heads_q, "s_q": s_q, "varied": varied, "ms": ms,
+                                   "tflops": flops / ms / 1e9, "gbps": nbytes / ms / 1e6})
+                del q, k_cache
+    return {"points": points, "peaks": measured_peaks(), "device_name": torch.cuda.get_device_name()}
