@@ -41,8 +41,12 @@ WRONG = [
     Wrong("scheduler", "skips_empty", "empty_requests", ("is empty", "appears in no piece", "(0, 0, 0)")),
     Wrong("scheduler", "nondeterministic", "deterministic", ("different plan when called again",)),
     # ------------------------------------------------------------ mla_decode (Triton, under the interpreter on a CPU)
-    # L4b adds its wrong kernels here, e.g. a combine that overflows for large lse:
-    # Wrong("mla_decode", "combine_no_max", "num_splits", ("overflows float32 past 88", "Level 1 merge")),
+    Wrong("mla_decode", "combine_overflow", "num_splits",
+          ("num_splits=2", "got nan", "overflows float32 past 88", "the Level 1 merge")),
+    Wrong("mla_decode", "block_table_ignored", "oracle", ("pool order",)),
+    Wrong("mla_decode", "nan_leak", "oracle", ("got nan", "0 * NaN is NaN")),
+    Wrong("mla_decode", "garbage_pages_read", "oracle", ("leftovers of the allocator",), status="error"),
+    Wrong("mla_decode", "top_left_causal", "oracle", ("top-left", "j < L - (s_q - 1 - t)")),
 ]
 
 
