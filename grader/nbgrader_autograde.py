@@ -68,7 +68,10 @@ class ScoreOutsideKernel(Preprocessor):
             self.log.error("%s: %s", grade_id, err)
             return [_error("GradingError", str(err))]
         (result,) = report.exercises
-        self.log.info("%s: %s / %s points", result.id, result.score, result.max_score)
+        # The hidden seed goes to the instructor's log, never into the feedback students get.
+        self.log.info("%s: %s / %s points (seed %s, %s examples per check)", result.id, result.score,
+                      result.max_score, grading.get("seed", manifest.course.seed),
+                      grading.get("examples", "the course's"))
         return [new_output("stream", name="stdout", text=check_lines(result.to_dict())),
                 new_output("execute_result", data={"text/plain": repr(float(result.score))}, execution_count=None)]
 

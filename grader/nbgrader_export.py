@@ -216,7 +216,7 @@ def _check_definition_order(tree: ast.Module, public: list, body: list) -> None:
             needed += [a.annotation for a in fn.args.args + fn.args.kwonlyargs if a.annotation] + [fn.returns]
         used = {n.id for root in needed if root is not None for n in ast.walk(root) if isinstance(n, ast.Name)}
         if used & moved:
-            raise ExportError(f"{fn.name}'s signature or decorators use {sorted(used & moved)[0]}, "
+            raise ExportError(f"{fn.name}'s signature or decorators use {min(used & moved)}, "
                               "which is defined with the private code below the public functions")
 
 

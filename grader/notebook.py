@@ -89,8 +89,9 @@ def save_exercise(line: str, cell: str) -> None:
         return
     from IPython import get_ipython
 
-    # Compiled under the saved file's name, so a traceback shows the cell's lines.
-    exec(compile(cell, str(target), "exec"), get_ipython().user_ns)
+    # Run as IPython runs a cell, but compiled under the saved file's name: a traceback
+    # shows the cell's lines, and Triton's @jit finds its kernels' source.
+    exec(compile(cell, str(target), "exec"), get_ipython().user_ns)  # noqa: S102
 
 
 def load_ipython_extension(ipython) -> None:
