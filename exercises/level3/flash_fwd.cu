@@ -56,8 +56,9 @@
 // ---------------------------------------------------------------------------- Cost
 // FLOPs: 4 * B * Hq * Nq * Nk * D (two matrix products), about half when causal with
 // Nq == Nk. Minimal bytes: (q + k + v + out) once each, plus 4 bytes of lse a row.
-// At d = 128 and n = 4096 that is ~1000 FLOPs a byte: compute-bound, so the speed
-// comes from tensor cores, not from memory tricks (level3/roofline.py computes it).
+// At n = 4096 (fp16, Nq = Nk) that is ~n / 2 = 2000 FLOPs a byte, against ~300 at an
+// H100's ridge point: compute-bound, so the speed comes from tensor cores, not from
+// memory tricks (level3/roofline.py computes it exactly).
 //
 // ---------------------------------------------------------------------------- Hints
 // 1. Correct first. One thread block per (query block of 64 rows, head, batch); one
