@@ -319,6 +319,7 @@ class PagedCase:
     extra_columns: int  # table columns past the longest sequence's pages
     seed: int
     num_splits: int | None = None  # passed to mla_decode when set
+    q_strided: bool = False  # q is a [b, h_q, s_q, d] tensor seen as [b, s_q, h_q, d] (not contiguous)
 
     @property
     def batch(self) -> int:
@@ -348,6 +349,8 @@ class PagedCase:
             parts.append("random int32 table entries past the used pages")
         if self.logit_scale != 1.0:
             parts.append(f"logit std {self.logit_scale:g}")
+        if self.q_strided:
+            parts.append("q a transposed view")
         parts.append(f"seed={self.seed}")
         return " ".join(parts)
 
@@ -374,6 +377,8 @@ class PagedCase:
         q = torch.randn(self.batch, self.s_q, self.heads_q, self.head_dim, generator=gen) * gain
         hot = torch.rand(self.batch, self.s_q, self.heads_q, generator=gen) < 0.125
         q[hot] *= HOT_ROW_GAIN
+        if self.q_strided:  # the same values, stored head-major
+            q = q.transpose(1, 2).contiguous().transpose(1, 2)
         ids = self.page_ids()
         columns = max(max(self.pages, default=0) + self.extra_columns, 1)
         used = {p for row in ids for p in row}
@@ -455,4 +460,5 @@ def paged_cases(draw, bounds: PagedBounds) -> PagedCase:
         spare_pages=draw(st.integers(1, 3)),
         extra_columns=draw(st.integers(0, 2)),
         seed=draw(st.integers(0, 2**31 - 1)),
+        q_strided=draw(st.booleans()),
     )

@@ -25,6 +25,7 @@ BUILDERS = {
     "tensor": ("x",),
     "states": ("o_a", "lse_a", "o_b", "lse_b"),
     "stats": ("m_a", "l_a", "m_b", "l_b", "m_c", "l_c"),
+    "paged_inputs": ("q", "k_cache", "block_table", "cache_seqlens"),
 }
 INLINE_MAX_ELEMENTS = 64  # a tensor made inside the check is written out up to this size
 COMMENT_WIDTH = 88
