@@ -128,3 +128,30 @@ def test_the_stubs_worked_example_is_valid_and_its_budget_is_22():
 ])
 def test_each_property_names_what_breaks_it(plan, problem, phrase):
     assert phrase in problem(EXAMPLE, plan)
+
+
+# ----------------------------------------------------------------------------- on a GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_level4_solutions_full_marks_on_gpu_with_the_speed_check():
+    """DeepSeek's shapes and the timing check run only here; the reference times itself at
+    a ratio near 1 and the summary reports FlashMLA's GB/s."""
+    report = grader.grade("level4", solutions=True, device="cuda", examples=10)
+    by_check = {(e.id, c.name): c for e in report.exercises for c in e.checks}
+    assert {key: c.message for key, c in by_check.items() if c.status != PASSED} == {}
+    speed = by_check[("level4.mla_decode", "speed")]
+    assert "GB/s" in speed.message and "TFLOP/s" in speed.message
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_timing_inputs_are_flashmla_style_and_the_answer_check_agrees_with_the_float64_oracle():
+    from grader.child.measure import mla_inputs
+
+    q, k_cache, table, lengths = mla_inputs(4, 2, 16, 300, 576, 64, torch.bfloat16, "cuda", seed=3, varied=True)
+    assert table.dtype == lengths.dtype == torch.int32 and bool(torch.isnan(k_cache).any())
+    fast = oracle.paged_mla(q, k_cache, table, lengths, 512, causal=True, dtype=torch.float32)[0]
+    exact = oracle.paged_mla(q.cpu(), k_cache.cpu(), table.cpu(), lengths.cpu(), 512, causal=True)[0]
+    assert float((fast.cpu().double() - exact).abs().max()) < 1e-4
