@@ -88,10 +88,10 @@ SUBMISSION_EXAMPLES = 10  # hypothesis examples per check: enough to find each b
 
 @functools.cache
 def graded_submission(level: str, exercise: str, name: str, timing: bool = True) -> ExerciseResult:
-    """Grade tests/submissions/<level>/<exercise>/<name>.py as <level>.<exercise> (once per run)."""
+    """Grade tests/submissions/<level>/<exercise>/<name>.py (or .cu) as <level>.<exercise> (once per run)."""
     with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        source = SUBMISSIONS / level / exercise / f"{name}.py"
-        directory = make_submission(Path(tmp), {f"{level}/{exercise}.py": source})
+        (source,) = (SUBMISSIONS / level / exercise).glob(f"{name}.*")
+        directory = make_submission(Path(tmp), {f"{level}/{exercise}{source.suffix}": source})
         report = grader.grade(f"{level}.{exercise}", submission=directory, examples=SUBMISSION_EXAMPLES,
                               timing=timing)
     (result,) = report.exercises
