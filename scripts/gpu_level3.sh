@@ -46,3 +46,4 @@ python -c "import json; d = json.load(open('$out/stubs_level3.json')); print('st
 
 step "pytest -m gpu tests/test_level3*.py"
 python -m pytest -q -rs -m gpu tests/test_level3*.py 2>&1 | tail -25 | tee "$out/pytest_level3_gpu.log"
+python -m pytest -q -rs tests/test_level3_native.py -k sm80 2>&1 | tail -3 | tee -a "$out/pytest_level3_gpu.log"  # cuobjdump is here

@@ -59,13 +59,19 @@ def grade_cu(source: Path | str, timing: bool = False, **options):
 
 
 @pytest.mark.parametrize("source", [STUB, SOLUTION, SCALAR], ids=["stub", "solution", "scalar"])
-def test_compiles_for_both_architectures(source, cache):
-    built = kernels.build(source)
-    assert built.path.is_file()
-    # nvcc embeds one cubin per architecture in the module
-    listing = builder._run(["cuobjdump", "--list-elf", str(built.path)]).stdout if shutil.which("cuobjdump") else ""
-    if listing:
-        assert "sm_80" in listing and "sm_90" in listing
+def test_compiles(source, cache):
+    assert kernels.build(source).path.is_file()
+
+
+def _cuobjdump() -> str | None:
+    beside_nvcc = Path(kernels.nvcc_path()).resolve().parent / "cuobjdump"
+    return shutil.which("cuobjdump") or (str(beside_nvcc) if beside_nvcc.is_file() else None)
+
+
+@pytest.mark.skipif(_cuobjdump() is None, reason="cuobjdump is not installed (CUDA's minimal compiler package)")
+def test_module_holds_sm80_and_sm90(cache):
+    listing = builder._run([_cuobjdump(), "--list-elf", str(kernels.build(SOLUTION).path)]).stdout
+    assert "sm_80" in listing and "sm_90" in listing, listing
 
 
 def test_cache_hit_and_rebuilds(fresh_cache, tmp_path, monkeypatch):
