@@ -14,7 +14,12 @@ need no write access): $FLASH_COURSE_CACHE, else $XDG_CACHE_HOME/flash-course, e
 place, so concurrent builds never see half a file.
 
 This runs in the grader's parent process or in a student's own Python: never in the
-graded child, which may neither start nvcc nor read the course's files.
+graded child, which may neither start nvcc nor read the course's files. Because it
+runs with the grader's rights, and the module it makes runs native code in the child,
+a build also refuses what would bring someone else's work into the submission: an
+include of any other file of the course (nvcc's dependency list is read), .incbin,
+and calls into torch, Python, the CUDA libraries, dynamic loading or new processes
+(the object's undefined symbols are read). docs/GRADING.md, "Level 3", says why.
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@
 //   lse   [B, Hq,  Nq]        float32          fresh, contiguous; natural-log logsumexp of the scaled scores
 //
 // Strides: shape and stride are in ELEMENTS. The last dimension of every tensor is
-// contiguous (stride[3] == 1, stride[2] of lse == 1), the data pointers are 16-byte
-// aligned and every other stride is a multiple of 8 elements, so one 16-byte vector
-// load (8 halves) never straddles a row; the Python side copies an input that breaks
-// this (rare: a view sliced inside its last dimension), and passes every other view
-// as it is. A transposed [B, N, H, D] tensor arrives with stride[1] < stride[2]: index
-// with the strides, never with B/H/N/D products.
+// contiguous (stride[3] == 1; lse's stride[2] == 1). For q, k, v and out the data
+// pointers are 16-byte aligned and every other stride is a multiple of 8 elements
+// (dimensions of size 1 excepted: their index is always 0), so a 16-byte vector load
+// of 8 halves never straddles a row; the Python side copies an input that breaks this
+// (rare: a view sliced inside its last dimension) and passes every other view as it
+// is. A transposed [B, N, H, D] tensor arrives with stride[1] < stride[2]: index with
+// the strides, never with B/H/N/D products. out and lse are contiguous.
 //
 // Sizes: B, Hq, Hkv, Nq, Nk >= 1 (the Python side answers empty inputs itself). Nq
 // and Nk are arbitrary: not multiples of any tile size.
