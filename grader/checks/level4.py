@@ -166,8 +166,8 @@ def paged_nan_and_garbage(ctx: Context):
 
 def _paged_bad_calls(fn: str, *, kernel: bool) -> list[BadCall]:
     """Calls the contract rejects. ``kernel``: the Triton exercise's own limits (fp16/bf16,
-    block_size a multiple of 16, d <= 576); else the reference's value checks (lengths,
-    used block-table entries)."""
+    block_size a multiple of 16, d <= 576, num_splits >= 1); else the reference's value
+    checks (lengths, used block-table entries)."""
     dtype = "float16" if kernel else "float32"
     q, k_cache, table, lengths = _case((5, 20), heads_q=2, dims=(64, 64), dtype=dtype, nan=False, garbage=False,
                                        seed=7).paged_inputs()
@@ -195,6 +195,7 @@ def _paged_bad_calls(fn: str, *, kernel: bool) -> list[BadCall]:
             bad("block_size 24 (a multiple of 16 is required)", (q, k_cache[:, :8].repeat(1, 3, 1, 1), table, lengths,
                                                                  64), ("block", r"\b24\b")),
             bad("d = 640 (at most 576)", (wide_q, wide_k, table, lengths, 64), ("head dim", "576", r"\b640\b")),
+            bad("num_splits = 0", (q, k_cache, table, lengths, 64, None, False, 0), (r"\bnum_splits\b",)),
         ]
     else:
         cases += [
