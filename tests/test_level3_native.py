@@ -141,11 +141,11 @@ def test_binding_maps_not_implemented(cache):
 
 
 @pytest.mark.parametrize("change, phrase", [
-    (dict(dtype=torch.float32), "dtype"),
-    (dict(dim=80), "head dim"),
-    (dict(dim_v=128), "v head dim"),
-    (dict(heads_kv=4), "multiple"),
-    (dict(), "cuda"),  # CPU tensors: the kernel would read host memory
+    ({"dtype": torch.float32}, "dtype"),
+    ({"dim": 80}, "head dim"),
+    ({"dim_v": 128}, "v head dim"),
+    ({"heads_kv": 4}, "multiple"),
+    ({}, "cuda"),  # CPU tensors: the kernel would read host memory
 ])
 def test_python_side_rejects_before_launch(change, phrase):
     dtype, dim = change.get("dtype", torch.float16), change.get("dim", 64)

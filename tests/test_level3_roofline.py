@@ -40,7 +40,7 @@ def test_wrong_submission_rejected(wrong):
     result = graded_submission("level3", wrong.exercise, wrong.submission)
     check = check_of(result, wrong.check)
     assert check.status == wrong.status, check.summary
-    text = " ".join((check.summary, check.example, check.hint))
+    text = f"{check.summary} {check.example} {check.hint}"
     for phrase in wrong.phrases:
         assert phrase in text, text
     assert check_of(result, "rejects_bad_input").status != "passed"  # it pays only for working functions

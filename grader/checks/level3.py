@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 from grader import oracle
 from grader.checks.attention import attention_judge
-from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
+from grader.checks.base import (
+    Context,
+    Outcome,
+    call_failure,
+    check,
+    run_cases,
+    run_examples,
+)
 from grader.checks.level2 import BadCall, _rejects
 from grader.inputs import AttentionBounds, AttentionCase, attention_cases
 from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
