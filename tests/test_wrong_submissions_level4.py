@@ -47,6 +47,9 @@ WRONG = [
     Wrong("mla_decode", "nan_leak", "oracle", ("got nan", "0 * NaN is NaN")),
     Wrong("mla_decode", "garbage_pages_read", "oracle", ("leftovers of the allocator",), status="error"),
     Wrong("mla_decode", "top_left_causal", "oracle", ("top-left", "j < L - (s_q - 1 - t)")),
+    Wrong("mla_decode", "torch_answer", "oracle", ("no Triton kernel of yours ran", "defines no @triton.jit")),
+    Wrong("mla_decode", "decoy_kernel", "oracle", ("computed with torch besides its kernel (aten.bmm",)),
+    Wrong("paged_kv", "only_raises", "rejects_bad_input", ("the oracle check must pass first",)),
 ]
 
 
@@ -59,6 +62,19 @@ def test_wrong_submission_is_rejected_with_a_message_naming_the_bug(wrong: Wrong
     assert result.score < result.max_score
     for phrase in wrong.phrases:
         assert phrase in check.message, f"{phrase!r} not in the message:\n{check.message}"
+
+
+CHEATS = [  # every point of these would be unearned
+    ("mla_decode", "torch_answer"),
+    ("mla_decode", "decoy_kernel"),
+    ("paged_kv", "only_raises"),
+]
+
+
+@pytest.mark.parametrize(("exercise", "submission"), CHEATS, ids=lambda s: s)
+def test_a_submission_without_the_work_scores_nothing(exercise: str, submission: str):
+    result = graded(exercise, submission)
+    assert result.score == 0, "\n".join(f"{c.name}: {c.status}" for c in result.checks)
 
 
 @pytest.mark.parametrize(("exercise", "submission", "failing"), [
