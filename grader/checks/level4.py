@@ -304,9 +304,15 @@ def kernel_rejects_bad_input(ctx: Context):
                          "(grader.contract.check_paged_inputs takes the kernel's limits)")
 
 
+MLA_SLOW_HINT = ("profile with `course bench level4`; usual suspects: the cache read once per query head instead of "
+                 "once per kv head (all h_q / h_kv * s_q query rows of a kv head belong in one tile), too few "
+                 "splits to fill the SMs at small batches (or so many that the partial results cost more than they "
+                 "balance), KV tiles that are not prefetched (num_stages), d = 576 padded to 1024")
+
+
 @check("level4.mla_decode", "speed")
 def kernel_speed(ctx: Context):
-    return timing_check(ctx, KERNEL_FN, prerequisites=("oracle", "deepseek", "num_splits"))
+    return timing_check(ctx, KERNEL_FN, prerequisites=("oracle", "deepseek", "num_splits"), slow_hint=MLA_SLOW_HINT)
 
 
 # ----------------------------------------------------------------------------- scheduler
