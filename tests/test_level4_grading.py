@@ -155,3 +155,23 @@ def test_timing_inputs_are_flashmla_style_and_the_answer_check_agrees_with_the_f
     fast = oracle.paged_mla(q, k_cache, table, lengths, 512, causal=True, dtype=torch.float32)[0]
     exact = oracle.paged_mla(q.cpu(), k_cache.cpu(), table.cpu(), lengths.cpu(), 512, causal=True)[0]
     assert float((fast.cpu().double() - exact).abs().max()) < 1e-4
+
+
+def test_the_timed_call_and_its_answer_check_agree_on_a_small_decode_shape():
+    """What the speed check sends (bench_inputs, bench_kwargs) run through the PyTorch
+    reference gives what the parent's answer check expects (timing._expected)."""
+    import dataclasses
+
+    from grader.child.measure import bench_inputs, bench_kwargs, bench_work
+    from grader.child.worker import load_module
+    from grader.timing import _expected
+
+    spec = next(c for c in LEVEL4["level4.mla_decode"].checks if c.id == "speed")
+    shape = {**dataclasses.asdict(spec.bench), "batch": 3, "n": 100, "heads": 4}
+    reference = load_module(MANIFEST.root / "solutions" / "level4" / "paged_kv.py", "paged_kv_for_timing")
+    inputs = bench_inputs(shape, "cpu", seed=11)
+    assert [t.shape[0] for t in inputs] == [3, 3 * 2, 3, 3]  # 100 tokens in pages of 64: 2 pages each
+    out, _ = reference.mla_decode_reference(*inputs, **bench_kwargs(shape))
+    assert float((out.float() - _expected(shape, "cpu", seed=11)).abs().max()) < 2e-2
+    flops, nbytes = bench_work(shape)
+    assert flops == 2 * 1 * 300 * 4 * (576 + 512) and nbytes == (300 * 576 + 3 * 4 * (576 + 512)) * 2
