@@ -225,3 +225,16 @@ def test_repro_script_builds_the_cu_file():
                    interpret=False, verdict="failed")
     ast.parse(text)
     assert "kernels.load('exercises/level3/flash_fwd.cu')" in text and "spec_from_file_location" not in text
+
+
+def test_bench_gives_the_child_a_readable_reference(cache):
+    import contextlib
+    import stat
+
+    from grader.cli.bench import _built_reference
+
+    with contextlib.ExitStack() as stack:
+        copy = Path(_built_reference(STUB, stack))
+        assert copy.suffix == ".so" and not copy.is_relative_to(cache)
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o644 and stat.S_IMODE(copy.parent.stat().st_mode) == 0o755
+    assert not copy.exists()  # removed with the benchmark's process
