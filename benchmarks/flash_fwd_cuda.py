@@ -49,7 +49,6 @@ VARIANTS = {
     "v2": (SOLUTION, ["-DFLASH_VERSION=2"], "+ XOR swizzle"),
     "v3": (SOLUTION, ["-DFLASH_VERSION=3"], "+ cp.async double buffering"),
     "v4": (SOLUTION, ["-DFLASH_VERSION=4"], "+ causal blocks heaviest first"),
-    "v5": (SOLUTION, ["-DFLASH_VERSION=5"], "+ Q fragments in registers at D=64"),
     "v4-d128-bn32": (SOLUTION, ["-DFLASH_D128_BLOCK_N=32"], "D=128 tiles 128 x 32"),
     "v4-d128-bm64": (SOLUTION, ["-DFLASH_D128_BLOCK_M=64"], "D=128 tiles 64 x 64"),
     "v4-d64-bn128": (SOLUTION, ["-DFLASH_D64_BLOCK_N=128"], "D=64 tiles 128 x 128"),

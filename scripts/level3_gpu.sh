@@ -7,7 +7,7 @@
 #   4. compute-sanitizer memcheck and racecheck of the reference on a small ragged causal case.
 # Build the variants first where nvcc is (python benchmarks/flash_fwd_cuda.py --build-only
 # --rebuild) and carry build/level3. Usage on the GPU machine, from the checkout:
-#     BENCH_ARGS="--quick" SANITIZE="v4 v5" bash scripts/level3_gpu.sh OUTDIR   # both optional
+#     BENCH_ARGS="--quick" SANITIZE="v1 v4" bash scripts/level3_gpu.sh OUTDIR   # both optional
 set -uo pipefail
 out=${1:-${OUT:-/tmp/level3-gpu}}
 mkdir -p "$out"

@@ -4,37 +4,58 @@ Each submission under tests/submissions/level3/flash_fwd/ is the reference kerne
 (solutions/level3/flash_fwd.cu) with one mistake, described in its header: the tail of
 the keys read without predication or left unmasked, a missing __syncthreads, O
 accumulated in 16 bits, a top-left causal mask, ignored strides. They compile, so
-`compiles` passes everywhere; what rejects them are the GPU checks, which skip without a
-GPU. benchmarks/flash_fwd_cuda.py shows, case by case, how each one fails.
+`compiles` passes everywhere; the GPU checks reject them (these tests skip without a
+GPU). `edge_cases` is asserted on because its shapes are fixed: the first failing case,
+and so its hint, is always the same. benchmarks/flash_fwd_cuda.py shows, case by case,
+how each kernel fails (docs/PERFORMANCE.md, Level 3).
 """
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
-
 from conftest import Wrong, check_of, graded_submission
+
+from grader.results import ExerciseResult
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
+# The grader's diagnosis (grader/diagnose.py) has no model yet for these three bugs, so
+# their hints cannot name them; strict xfail, so the day a hint does, this file says so.
+UNNAMED = pytest.mark.xfail(strict=True, reason="no hint names this bug yet (see /work/notes/l3_notes.md)")
+
 WRONG = [
-    # edge_cases: fixed shapes, so the first failing case (and its hint) is always the same
     Wrong("flash_fwd", "top_left_causal", "edge_cases", ("top-left", "j <= i + Nk - Nq")),
     Wrong("flash_fwd", "strides_ignored", "edge_cases", ("ignores the strides",)),
     Wrong("flash_fwd", "no_tail_mask", "edge_cases", ("score 0 instead of -inf", "boundary mask")),
-    Wrong("flash_fwd", "no_tail_predication", "edge_cases", ()),
-    Wrong("flash_fwd", "missing_syncthreads_after_load", "edge_cases", ()),
-    Wrong("flash_fwd", "fp16_accumulation", "edge_cases", ()),
+    Wrong("flash_fwd", "no_tail_predication", "edge_cases", ("predicat",)),
+    Wrong("flash_fwd", "missing_syncthreads_after_load", "edge_cases", ("__syncthreads",)),
+    Wrong("flash_fwd", "fp16_accumulation", "edge_cases", ("accumulat", "float32")),
 ]
+NAMED_BY_THE_GRADER = {"top_left_causal", "strides_ignored", "no_tail_mask"}
+
+
+@functools.cache
+def graded(name: str) -> ExerciseResult:
+    # no timing: a slow but correct kernel is not this suite's subject
+    return graded_submission("level3", "flash_fwd", name, timing=False)
 
 
 @pytest.mark.parametrize("wrong", WRONG, ids=str)
-def test_wrong_kernel_is_rejected_with_a_message_naming_the_bug(wrong: Wrong):
-    result = graded_submission("level3", wrong.exercise, wrong.submission, timing=False)
+def test_wrong_kernel_is_rejected(wrong: Wrong):
+    result = graded(wrong.submission)
     check = check_of(result, wrong.check)
     print(f"\n--- {wrong}: " + "; ".join(f"{c.name} {c.status}" for c in result.checks) + f"\n{check.message}")
     assert check_of(result, "compiles").status == "passed"
     assert check.status == wrong.status, check.message
     assert check.score == 0 and result.score < result.max_score
+
+
+@pytest.mark.parametrize("wrong", [w if w.submission in NAMED_BY_THE_GRADER else pytest.param(w, marks=UNNAMED)
+                                   for w in WRONG], ids=str)
+def test_the_message_names_the_bug(wrong: Wrong):
+    message = check_of(graded(wrong.submission), wrong.check).message
     for phrase in wrong.phrases:
-        assert phrase in check.message, f"{phrase!r} not in the message:\n{check.message}"
+        assert phrase in message, f"{phrase!r} not in the message:\n{message}"

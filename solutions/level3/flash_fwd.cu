@@ -77,8 +77,6 @@
 //     2  + XOR-swizzled shared memory (no ldmatrix bank conflicts)
 //     3  + double-buffered K/V (tile j + 1 loads while tile j computes)
 //     4  + causal blocks launched heaviest first
-//     5  + at D = 64, Q's fragments held in registers for the whole kernel instead of
-//        re-read from shared memory for every key tile (at D = 128 they would spill)
 // Tile sizes per head dim: FLASH_D64_BLOCK_M/N, FLASH_D128_BLOCK_M/N (BLOCK_M is 64 or
 // 128: one or two m16 tiles per warp).
 //
@@ -296,11 +294,6 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const Params p) {
   cp_async_commit();
 
   float o[M_TILES][D_TILES][4] = {};
-  // Version 5, D = 64 only: Q's A fragments stay in registers (32 per thread) instead of
-  // being re-read from shared memory for every key tile; at D = 128 they would cost 64
-  // registers next to O's 128 and spill.
-  constexpr bool kQInRegisters = FLASH_VERSION >= 5 && D == 64;
-  uint32_t q_frag[M_TILES][kQInRegisters ? D / 16 : 1][4];
   float row_max[M_TILES][2], row_sum[M_TILES][2];  // m and l of rows g and g + 8 (see 5.)
 #pragma unroll
   for (int mi = 0; mi < M_TILES; ++mi) {
@@ -333,27 +326,13 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const Params p) {
 
     // S = Q K^T on this warp's rows: for each k16 step of D, Q's A fragments, then K's
     // B fragments two n8 tiles at a time.
-    if constexpr (kQInRegisters) {
-      if (j == 0) {  // Q has landed with tile 0
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-          for (int mi = 0; mi < M_TILES; ++mi) ldmatrix_x4(q_frag[mi][kk], sQ_addr + mi * kTileRows16 + (q_lane ^ (kk * 32)));
-        }
-      }
-    }
     float s[M_TILES][N_TILES][4] = {};
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       uint32_t a[M_TILES][4];
 #pragma unroll
       for (int mi = 0; mi < M_TILES; ++mi) {
-        if constexpr (kQInRegisters) {
-#pragma unroll
-          for (int r = 0; r < 4; ++r) a[mi][r] = q_frag[mi][kk][r];
-        } else {
-          ldmatrix_x4(a[mi], sQ_addr + mi * kTileRows16 + (q_lane ^ (kk * 32)));
-        }
+        ldmatrix_x4(a[mi], sQ_addr + mi * kTileRows16 + (q_lane ^ (kk * 32)));
       }
 #pragma unroll
       for (int np = 0; np < N_TILES / 2; ++np) {
