@@ -129,9 +129,10 @@ Hints
 7. The combine: one program per (sequence, query row); fold the splits in one at a
    time with a running max, exactly Level 1's merge (``-inf`` stays ``-inf``; weights
    ``exp(lse_s - m)``); never read the ``o`` of a split whose ``lse`` is ``-inf``.
-8. ``num_splits=None``: enough programs to give every SM two (``torch.cuda.
-   get_device_properties(dev).multi_processor_count``), but no split shorter than a few
-   pages; with one split, write ``out`` and ``lse`` directly and skip the combine.
+8. ``num_splits=None``: enough programs to fill every SM once or twice (``torch.cuda.
+   get_device_properties(dev).multi_processor_count``), in whole waves, but no split
+   shorter than a few pages; with one split, write ``out`` and ``lse`` directly and
+   skip the combine.
 9. Under the interpreter, Triton's ``tl.dot`` on bf16 operands multiplies their raw bit
    patterns (triton-lang/triton#11584): when ``os.environ["TRITON_INTERPRET"] == "1"``
    cast the dot's operands to float32 (a ``tl.constexpr`` flag).
@@ -146,22 +147,31 @@ How the reference kernel is built, and why (Hopper)
   ``tl.dot(q, tile.T)`` and ``tl.dot(p, tile)``: one shared-memory buffer, read by
   both matrix products. q is split into its first ``dv`` dims and the rest (DeepSeek's
   64 rotary dims), so that no dim is loaded twice and no tile is wider than needed.
-- Tile shapes. ``BLOCK_N`` divides ``block_size`` (a tile never straddles a page, so
-  one table entry gives its address). A 64-row float32 accumulator of 512 dims is
-  128 KiB: 8 warps (two warpgroups) hold it at 128 registers a thread. On Hopper the
-  tensor cores' ``wgmma`` works on 64-row tiles per warpgroup; with 16 or 32 rows
-  Triton uses the older ``mma`` instructions, which is fine where memory sets the pace.
-- The copy engine. On Hopper the tiles come through TMA descriptors (``TensorDescriptor``
-  over the 4-D cache, the page number as the first coordinate): no address arithmetic
-  in the threads, the registers stay with the accumulator. A tile holding the length's
-  edge is cleaned with ``tl.where`` after the load, since TMA fetches whole page rows.
-- Stages. Two KV tiles in flight (``num_stages=2``) already cover the latency at one
-  program per SM; q (72 KiB at 64 rows) and two 72 KiB tiles fill the 227 KiB of
-  shared memory.
-- Splits. The grid of one split is ``b * h_kv * row_blocks`` programs; below two per SM
-  the wrapper cuts every sequence into more pieces, never shorter than 4 pages, judged
-  from the table's width so that the host never waits for the GPU. With one split the
-  split pass writes ``out`` and ``lse`` itself and the combine is skipped.
+- Tile shapes. ``BLOCK_N = 64`` tokens (it divides ``block_size``: a tile never
+  straddles a page, so one table entry gives its address). A 64-row float32
+  accumulator of 512 dims is 128 KiB: 8 warps (two warpgroups) hold it at 128
+  registers a thread. On Hopper the tensor cores' ``wgmma`` works on 64-row tiles per
+  warpgroup; Triton gives both warpgroups the same 64 rows of ``Q K^T`` (each computes
+  it: a third of the tensor-core work is repeated) and splits ``P V``'s 512 columns
+  between them. With 16 or 32 rows Triton uses the older ``mma``, which is fine
+  where memory sets the pace.
+- Loads. Memory-bound tiles (16 or 32 rows) use plain pointer loads, which Triton
+  turns into asynchronous copies (``cp.async``) two stages deep: q stays in registers
+  and a program needs 94 KiB of shared memory, so two programs share an SM. 64-row
+  tiles load through TMA descriptors (``TensorDescriptor`` over the 4-D cache, the page
+  number as the first coordinate): no address arithmetic in the threads, whose
+  registers the accumulator needs; q (72 KiB) and two 72 KiB tiles fill 216 of the
+  227 KiB of shared memory. A tile holding the length's edge is cleaned with
+  ``tl.where`` after a TMA load, which fetches whole page rows.
+- Splits. The grid of one split is ``b * h_kv * row_blocks`` programs. The wrapper
+  aims at two programs per SM slot for memory-bound tiles (lengths vary: the second
+  wave balances them) and one for 64-row tiles (each split writes 128 KiB of partial
+  out), judged from the table's width so that the host never waits for the GPU. With
+  one split the split pass writes ``out`` and ``lse`` itself and the combine is
+  skipped.
+- Measured on an H100 (docs/PERFORMANCE.md): b = 128, L = 4096, causal, bf16:
+  h_q = 16, s_q = 1 in 0.234 ms (2600 GB/s, 0.95x FlashMLA); h_q = 128, s_q = 2 in
+  1.05 ms (277 TFLOP/s, 0.52x FlashMLA, whose warpgroups do not repeat ``Q K^T``).
 
 How it is graded
 ----------------
