@@ -134,7 +134,10 @@ def course_grade(target: str) -> None:
     if os.environ.get(AUTOGRADE_ENV):
         print(f"(skipped while nbgrader runs the notebook: the autograder cells grade {target})")
         return
-    print(_grader_process(target).stdout, end="")
+    done = _grader_process(target)
+    print(done.stdout, end="")
+    if done.returncode not in (0, 1):  # 0: all verified passed, 1: something failed; else the grader could not run
+        print("\n".join(done.stderr.strip().splitlines()[-15:]))
 
 
 def run_grader(target: str, *options: str) -> dict:
