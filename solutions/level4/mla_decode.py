@@ -546,6 +546,9 @@ def _launch(q, k_cache, block_table, cache_seqlens, head_dim_v: int, scale: floa
     lse = torch.empty((batch, heads_q, s_q), dtype=torch.float32, device=q.device)
     if out.numel() == 0:
         return out, lse
+    # more splits than pages would only add empty programs (and could pass the grid's
+    # 65535 limit); two stay two, so that the combine path is the one asked for
+    num_splits = min(num_splits, max(max_blocks, 2))
     # every split covers the same number of pages (splits past a sequence's end are empty)
     blocks_per_split = max(1, triton.cdiv(max_blocks, num_splits))
     partial = num_splits > 1
