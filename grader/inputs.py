@@ -44,6 +44,7 @@ class AttentionCase:
     seed: int
     block_m: int | None = None  # passed to tiled PyTorch exercises
     block_n: int | None = None
+    v_shift: float = 0.0  # added to v: outputs of size ~|shift| expose low-precision accumulation
 
     def describe(self) -> str:
         parts = [
@@ -59,6 +60,8 @@ class AttentionCase:
             parts.append(f"block_m={self.block_m} block_n={self.block_n}")
         if self.transposed:
             parts.append("transposed views")
+        if self.v_shift:
+            parts.append(f"v = randn + {self.v_shift:g}")
         parts.append(f"seed={self.seed}")
         return " ".join(parts)
 
@@ -67,14 +70,14 @@ class AttentionCase:
         gen = _generator(self.seed)
         gain = self.logit_scale**0.5
 
-        def make(heads: int, n: int, dim: int, scale: float) -> torch.Tensor:
+        def make(heads: int, n: int, dim: int, scale: float, shift: float = 0.0) -> torch.Tensor:
             shape = (self.batch, n, heads, dim) if self.transposed else (self.batch, heads, n, dim)
-            x = torch.randn(shape, generator=gen) * scale
+            x = torch.randn(shape, generator=gen) * scale + shift
             return x.to(DTYPES[self.dtype])
 
         q = make(self.heads_q, self.n_q, self.head_dim, gain)
         k = make(self.heads_kv, self.n_k, self.head_dim, gain)
-        v = make(self.heads_kv, self.n_k, self.head_dim_v, 1.0)
+        v = make(self.heads_kv, self.n_k, self.head_dim_v, 1.0, self.v_shift)
         hot = torch.rand(self.n_q, generator=gen) < 0.125
         q_rows = q.transpose(1, 2) if self.transposed else q
         q_rows[:, :, hot] *= HOT_ROW_GAIN  # in place on the fresh buffer, before any view is handed out

@@ -1,0 +1,45 @@
+"""Level 3's edge cases can tell a float32 accumulator from a float16 one. Checked on
+the CPU with a tiled FlashAttention-2 forward in PyTorch that rounds O to the
+accumulator's dtype after every key tile, as a kernel keeping O in 16-bit registers
+would; the verdict is the grader's own (oracle, tolerance) on the grader's own case."""
+
+import math
+
+import pytest
+import torch
+
+from grader import oracle
+from grader.checks.level3 import EDGE_CASES
+from grader.manifest import load_manifest
+from grader.tolerance import compare, naive_attention_in_dtype
+
+BLOCK_N = 64
+
+
+def tiled_forward(q, k, v, accumulator: torch.dtype):
+    scale = 1 / math.sqrt(q.shape[-1])
+    group = q.shape[1] // k.shape[1]
+    k, v = (t.repeat_interleave(group, dim=1).float() for t in (k, v))
+    m = torch.full(q.shape[:3], -math.inf)
+    l = torch.zeros(q.shape[:3])
+    o = torch.zeros(*q.shape[:3], v.shape[-1])
+    for j in range(0, k.shape[2], BLOCK_N):
+        s = scale * q.float() @ k[:, :, j:j + BLOCK_N].transpose(-1, -2)
+        m_new = torch.maximum(m, s.amax(-1))
+        p = torch.exp(s - m_new[..., None])
+        alpha = torch.exp(m - m_new)
+        l = alpha * l + p.sum(-1)
+        o = (alpha[..., None] * o + p.to(q.dtype).float() @ v[:, :, j:j + BLOCK_N]).to(accumulator).float()
+        m = m_new
+    return (o / l[..., None]).to(q.dtype)
+
+
+@pytest.mark.parametrize("accumulator, rejected", [(torch.float32, False), (torch.float16, True)])
+def test_shifted_values_expose_a_16_bit_accumulator(accumulator, rejected):
+    case = next(c for c in EDGE_CASES if c.v_shift)
+    q, k, v = case.tensors()
+    expected = oracle.attention(q, k, v, case.causal, case.softmax_scale)
+    baseline = naive_attention_in_dtype(q, k, v, 1 / math.sqrt(case.head_dim), None)
+    mismatch = compare("out", tiled_forward(q, k, v, accumulator), expected[0], want_dtype=q.dtype,
+                       dtype=case.dtype, tol=load_manifest().tolerance, baseline=baseline[0])
+    assert (mismatch is not None) == rejected, mismatch and mismatch.message
