@@ -86,13 +86,14 @@ def cuda_matches_oracle(ctx: Context):
     return run_examples(ctx, attention_cases(CUDA_BOUNDS), attention_judge(ctx, FN, block_guesses=KERNEL_BLOCKS))
 
 
-# Hand-picked shapes hypothesis may not draw: causal with Nq > Nk (empty rows) and
-# Nq < Nk, single rows and keys, transposed views with grouped heads, lengths of a few
-# thousand, and v = randn + 4 over 4096 keys: there O sums to ~4 l, and a kernel that
-# keeps O in 16 bits misses by ~0.017 where float32 accumulation stays within 0.002
-# (tests/test_level3_edge_cases.py); with v centred on 0 the two are indistinguishable. The first: Nk = 65 without causal and
+# Hand-picked shapes hypothesis may not draw. The first: Nk = 65 without causal and
 # with small scores, so keys past Nk left unmasked in a padded tile carry real weight
 # (with large logits they vanish under the row max, and causal masks them anyway).
+# Then causal with Nq > Nk (empty rows) and Nq < Nk, single rows and keys, transposed
+# views with grouped heads, lengths of a few thousand, and last v = randn + 4 over 4096
+# keys: there O sums to ~4 l, and a kernel that keeps O in 16 bits misses by ~0.017
+# where float32 accumulation stays within 0.002 (tests/test_level3_edge_cases.py);
+# with v centred on 0 the two are indistinguishable.
 EDGE_CASES = [
     AttentionCase(1, 2, 1, 77, 65, 64, 64, "float16", False, None, False, 0.25, 300),
     AttentionCase(1, 2, 1, 300, 97, 64, 64, "float16", True, None, False, 1.0, 301),
