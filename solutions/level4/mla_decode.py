@@ -241,14 +241,15 @@ def _pick_config(rows: int, head_dim: int, head_dim_v: int, block_size: int, dev
     program (16 is the smallest ``tl.dot``); more rows take several programs, which read
     the same KV tiles back to back, mostly from L2.
 
-    - 16 or 32 rows (memory-bound): pointer loads (``cp.async``). q stays in registers and
-      one 72 KiB tile in shared memory: 94 KiB and 255 registers a program at 16 rows, so
-      two programs share an SM and twice the bytes are in flight. TMA tiles measured 10%
-      slower here: the copy engine's buffers keep q in shared memory too, one program an SM.
+    - 16 or 32 rows (memory-bound): pointer loads, which Triton pipelines as ``cp.async``
+      copies. At 16 rows a program takes 94 KiB of shared memory and 255 registers, so
+      two programs share an SM and twice the bytes are in flight. TMA tiles, whose
+      buffers keep q in shared memory too (166 KiB, one program an SM), measured 16%
+      slower at h_q = 16 (25% with varied lengths) and 66% slower at h_q = 32.
     - 64 rows (compute-bound): TMA tiles. The 64 x 512 float32 accumulator takes 128 of
       the 255 registers of each of 8 warps; TMA frees the registers that cp.async spends
-      on addresses (4% faster measured). q (72 KiB) and two 72 KiB tiles fill 216 KiB of
-      the 227 KiB of shared memory: one program an SM.
+      on addresses (4-6% faster measured). q (72 KiB) and two 72 KiB tiles fill 216 KiB
+      of the 227 KiB of shared memory: one program an SM.
 
     Under the interpreter, tiles of 16 tokens make the grader's short sequences cross
     several tiles and splits.
