@@ -30,7 +30,8 @@ BENCHABLE = {"level2": "level2.flash_v2_triton", "level2.flash_v2_triton": "leve
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Also draw FILE.png.")
 @click.option("--quick", is_flag=True, help="Only n = 1024 and 4096, head dim 128 (level 4: h_q 16 and 128).")
 def bench(target: str, solutions: bool, plot_path: Path | None, quick: bool) -> None:
-    """TFLOP/s of TARGET's kernel beside the reference solution, SDPA flash and cuDNN."""
+    """TFLOP/s of TARGET's kernel beside the reference solution, SDPA flash and cuDNN
+    (level 4: GB/s and TFLOP/s beside the reference, the PyTorch reference and FlashMLA)."""
     if target not in BENCHABLE:
         raise click.BadParameter(f"choose one of: {', '.join(BENCHABLE)}", param_hint="TARGET")
     if not torch.cuda.is_available():
