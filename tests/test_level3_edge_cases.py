@@ -43,3 +43,38 @@ def test_shifted_values_expose_a_16_bit_accumulator(accumulator, rejected):
     mismatch = compare("out", tiled_forward(q, k, v, accumulator), expected[0], want_dtype=q.dtype,
                        dtype=case.dtype, tol=load_manifest().tolerance, baseline=baseline[0])
     assert (mismatch is not None) == rejected, mismatch and mismatch.message
+
+
+class _Answers:
+    """A stand-in for the student's process that answers with a precomputed (out, lse)."""
+
+    path, module_name = "flash_fwd.cu", "student"
+
+    def __init__(self, out, lse):
+        self.value = (out, lse)
+
+    def call(self, fn, args, kwargs=None, **options):
+        from grader.isolation import CallResult
+
+        return CallResult("ok", value=self.value, devices=["cpu", "cpu"])
+
+
+@pytest.mark.parametrize("accumulator", [torch.float32, torch.float16])
+def test_the_edge_judge_names_the_accumulator(accumulator):
+    from pathlib import Path
+
+    from grader.checks.base import Context
+    from grader.checks.level3 import _edge_judge
+
+    manifest = load_manifest()
+    exercise = manifest.exercise("level3.flash_fwd")
+    case = next(c for c in EDGE_CASES if c.v_shift)
+    q, k, v = case.tensors()
+    lse = oracle.attention(q, k, v, case.causal, case.softmax_scale)[1].float()
+    ctx = Context(manifest=manifest, exercise=exercise, check=exercise.checks[2], device="cpu", seed=0, examples=1,
+                  student=_Answers(tiled_forward(q, k, v, accumulator), lse), reference_path=Path("unused"))
+    outcome = _edge_judge(ctx)(case)
+    if accumulator is torch.float32:
+        assert outcome is None
+    else:
+        assert outcome.status == "failed" and "accumulated in 16 bits" in outcome.hint and "float32" in outcome.hint

@@ -107,9 +107,30 @@ EDGE_CASES = [
 ]
 
 
+ACCUMULATOR_HINT = ("every earlier case passed (long rows of v centred on 0 included), this one has outputs ~4 "
+                    "over 4096 keys: O (or P V) is accumulated in 16 bits, which loses ~1e-3 of its size at every "
+                    "tile; keep every accumulator in float32 registers (mma.sync with .f32 accumulators) and round "
+                    "once, when storing out")
+
+
+def _edge_judge(ctx: Context):
+    """The attention judge; a failure on the v + 4 case, which the cases stop at only
+    when every other passed (a rescale bug fails the long centred ones first), gets the
+    hint that case exists for: the diagnosis cannot tell precision from a rescale bug."""
+    judge = attention_judge(ctx, FN, block_guesses=KERNEL_BLOCKS)
+
+    def judged(case: AttentionCase) -> Outcome | None:
+        outcome = judge(case)
+        if outcome is not None and outcome.status == FAILED and case.v_shift:
+            outcome.hint = ACCUMULATOR_HINT
+        return outcome
+
+    return judged
+
+
 @check("level3.flash_fwd", "edge_cases")
 def cuda_edge_cases(ctx: Context):
-    return run_cases(ctx, EDGE_CASES, attention_judge(ctx, FN, block_guesses=KERNEL_BLOCKS),
+    return run_cases(ctx, EDGE_CASES, _edge_judge(ctx),
                      "causal with Nq > Nk and Nq < Nk, single rows, transposed GQA views, lengths up to 4096 and "
                      "outputs far from 0 agree with the oracle")
 
