@@ -17,6 +17,7 @@
 
     PYTHONPATH=. python benchmarks/mla_decode.py                        # check + table
     PYTHONPATH=. python benchmarks/mla_decode.py --sweep --budget 250   # + configs
+    PYTHONPATH=. python benchmarks/mla_decode.py --quick                    # DeepSeek checks + table
     PYTHONPATH=. python benchmarks/mla_decode.py --table-only               # timings alone
     PYTHONPATH=. python benchmarks/mla_decode.py --check-only --interpret   # CPU box
 """
@@ -31,6 +32,7 @@ _parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _parser.add_argument("--interpret", action="store_true", help="run under Triton's interpreter on CPU tensors")
 _parser.add_argument("--check-only", action="store_true", help="skip the timings")
 _parser.add_argument("--table-only", action="store_true", help="skip the correctness checks")
+_parser.add_argument("--quick", action="store_true", help="check DeepSeek's shapes only (default launch rule)")
 _parser.add_argument("--sweep", action="store_true", help="also time launch configs and split counts")
 _parser.add_argument("--budget", type=float, default=1e9, help="stop timing after this many seconds")
 _parser.add_argument("--log", default=None, help="also append every line to this file")
@@ -113,10 +115,11 @@ def check_case(lengths, s_q, heads_q, heads_kv, d, dv, block_size, dtype, causal
     copies = [t.clone() for t in (q, k_cache, table, lens)]
     interpret = DEVICE == "cpu"
     scale = d ** -0.5
-    if num_splits is None and tma:  # the public entry point, with its own config and split heuristic
+    if num_splits is None and tma is not False:  # the public entry point: its own config and split count
         out, lse = mla.mla_decode(q, k_cache, table, lens, dv, causal=causal)
-    else:
-        config = replace(mla._pick_config(heads_q // heads_kv * s_q, d, dv, block_size, q.device, interpret), tma=tma)
+    else:  # the default config (tma=None) or one of its two load paths
+        config = mla._pick_config(heads_q // heads_kv * s_q, d, dv, block_size, q.device, interpret)
+        config = config if tma is None else replace(config, tma=tma)
         out, lse = mla._launch(q, k_cache, table, lens, dv, scale, causal and s_q > 1, num_splits or 2, config,
                                interpret)
     ref_out, ref_lse = paged_attention_f64(q, k_cache, table, lens, dv, scale, causal and s_q > 1)
@@ -130,7 +133,31 @@ def check_case(lengths, s_q, heads_q, heads_kv, d, dv, block_size, dtype, causal
           and torch.equal(torch.isinf(lse), torch.isinf(ref_lse)) and rel <= REL_TOL[dtype] and lse_err <= LSE_TOL)
     say(quiet=ok and DEVICE == "cuda", line=f"{'ok  ' if ok else 'FAIL'} {str(dtype).removeprefix('torch.'):8} L={str(lengths)[:28]:28} s_q={s_q} "
         f"h_q={heads_q:3} h_kv={heads_kv} d={d}/{dv} bs={block_size:3} causal={causal:d} "
-        f"splits={num_splits} tma={tma:d}: rel {rel:.1e} lse {lse_err:.1e}{'' if untouched else ' INPUT MODIFIED'}")
+        f"splits={num_splits} tma={'default' if tma is None else int(tma)}: rel {rel:.1e} lse {lse_err:.1e}{'' if untouched else ' INPUT MODIFIED'}")
+    return ok
+
+
+QUICK_CASES = [  # DeepSeek's dims through the default launch rule: lengths, s_q, h_q, causal, num_splits
+    ([4096, 1, 3000, 0, 777, 64, 65, 2049], 1, 16, True, None),
+    ([4096, 1, 3000, 0, 777, 64, 65, 2049], 2, 128, True, None),
+    ([1000, 2500, 17, 4096], 2, 16, True, None),
+    ([1000, 2500, 17, 4096], 1, 32, False, None),
+    ([1000, 2500, 17, 4096], 2, 32, True, None),
+    ([1000, 2500, 17, 4096], 1, 64, True, None),
+    ([1000, 2500, 17, 4096], 2, 64, True, None),
+    ([1000, 2500, 17, 4096], 1, 128, True, None),
+    ([300, 333, 0], 2, 16, True, 3),
+    ([300, 333, 0], 2, 128, True, 2),
+]
+
+
+def quick_correctness() -> bool:
+    """DeepSeek's shapes (d=576, dv=512, block 64, bf16) through the kernels the timings use."""
+    gen = torch.Generator().manual_seed(0)
+    ok = True
+    for lengths, s_q, heads_q, causal, splits in QUICK_CASES:
+        ok &= check_case(lengths, s_q, heads_q, 1, 576, 512, 64, torch.bfloat16, causal, splits, None, gen)
+    ok &= check_case([300, 5], 2, 16, 1, 576, 512, 64, torch.bfloat16, True, 3, None, gen, q_std=30 * 24.0)
     return ok
 
 
@@ -285,7 +312,7 @@ def main() -> int:
         say(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}")
     ok = True
     if not ARGS.table_only:
-        ok = correctness()
+        ok = quick_correctness() if ARGS.quick else correctness()
         say(f"correctness: {'all passed' if ok else 'FAILED'} ({time.time() - START:.0f} s; each case in the log)")
     if ARGS.check_only or DEVICE == "cpu":
         return 0 if ok else 1
