@@ -33,7 +33,7 @@ from grader.manifest import load_manifest
 from grader.nbgrader_autograde import ScoreOutsideKernel, autograde_preprocessors, grading_settings
 from grader.nbgrader_export import (BEGIN, CONFIG, END, PLACEHOLDER, ExportError, Hidden, extract_submission,
                                     python_answer, task_markdown, text_answer)
-from grader.notebook import SCORED_OUTSIDE, autograde, causal_tiles, exercise_path
+from grader.notebook import SCORED_OUTSIDE, autograde, causal_tiles, course_grade, exercise_path
 from grader.runner import resolve_device
 from grader.stubs import make_stub
 from kernels.builder import nvcc_path
@@ -300,11 +300,13 @@ def test_autograder_cell_in_a_kernel(course, tmp_path, monkeypatch):
     assert any(o.get("name") == "stderr" and "UserWarning" in o.text for o in noisy.outputs)  # it did warn
 
 
-def test_autograde_refuses_to_score_inside_nbgraders_autograde(monkeypatch):
+def test_autograde_refuses_to_score_inside_nbgraders_autograde(monkeypatch, capsys):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     with pytest.raises(RuntimeError, match="scored outside the notebook's kernel"):
         autograde("level1.softmax")
     assert "ScoreOutsideKernel" in SCORED_OUTSIDE
+    course_grade("level1")  # the whole-level cell does not grade twice while nbgrader runs the notebook
+    assert "skipped while nbgrader runs the notebook" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- the pieces
