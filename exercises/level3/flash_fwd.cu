@@ -12,9 +12,11 @@
 //     out = softmax(S) V                   [Nq, D]    (written in q's dtype)
 //     lse = logsumexp(S, dim=-1)           [Nq]       (natural log, float32)
 //
-// without ever writing S to memory, accumulating in float32. Query head h reads kv
-// head h / (Hq / Hkv) (grouped-query attention). With causal = true, query i sees key
-// j iff j <= i + Nk - Nq (bottom-right aligned, as in FlashAttention-2):
+// accumulating in float32 and never writing S to memory (at the speed check's shape S
+// is 4.3 GB in float32; writing and reading it back takes ~3 ms at 3 TB/s, against
+// ~1.8 ms for the whole reference kernel: the speed check sees it). Query head h reads
+// kv head h / (Hq / Hkv) (grouped-query attention). With causal = true, query i sees
+// key j iff j <= i + Nk - Nq (bottom-right aligned, as in FlashAttention-2):
 //
 //     Nq = 3, Nk = 5          Nq = 5, Nk = 3
 //       k: 0 1 2 3 4            k: 0 1 2
