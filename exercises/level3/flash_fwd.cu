@@ -52,8 +52,10 @@
 //   lse   [B, Hq,  Nq]       float32        fresh: every element must be written
 // Lengths are arbitrary (97, 1025, 1): predicate the tails of every tile. Last
 // dimensions are contiguous and 16-byte aligned (course/flash_fwd.h), so 16-byte
-// vector loads of 8 halves are allowed. Launch on `stream`, and end with
-// COURSE_CUDA_CHECK(cudaGetLastError()) so a bad launch is reported, not silent.
+// vector loads of 8 halves are allowed. Advice the grader does not check: launch on
+// `stream` (the caller's current torch stream, so your kernel orders with their work),
+// and end with COURSE_CUDA_CHECK(cudaGetLastError()) so a bad launch is reported as
+// an error, not seen later as wrong numbers.
 //
 // ---------------------------------------------------------------------------- Cost
 // FLOPs: 4 * B * Hq * Nq * Nk * D (two matrix products), about half when causal with
