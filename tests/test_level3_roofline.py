@@ -32,6 +32,7 @@ WRONG = [
     Wrong("roofline", "no_lse_bytes", "min_bytes", ("lse",)),
     Wrong("roofline", "kv_per_query_head", "min_bytes", ("per kv head",)),
     Wrong("roofline", "bound_inverted", "roofline", ("expected bound", "larger")),
+    Wrong("roofline", "tie_as_memory", "roofline", ("a tie", "'compute'")),
 ]
 
 
