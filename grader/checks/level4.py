@@ -25,7 +25,7 @@ from grader.checks.level2 import BadCall, _rejects, own_kernel_rule
 from grader.diagnose import PAGED_HINTS, paged_hint
 from grader.inputs import DTYPES, PagedBounds, PagedCase, paged_cases
 from grader.isolation import CallResult
-from grader.results import ERROR, FAILED
+from grader.results import FAILED, PASSED
 from grader.timing import timing_check
 from grader.tolerance import compare, naive_attention_in_dtype
 
@@ -118,6 +118,28 @@ def paged_judge(ctx: Context, fn: str, *, requires: tuple[Rule, ...] = (), rules
     return judge
 
 
+def _batteries(dtypes: tuple[str, str]) -> list[PagedCase]:
+    """Two batches that hold every condition at once (an empty sequence beside long and
+    page-boundary ones, a one-token one, causal s_q = 4 with rows that see nothing, a
+    shuffled pool, NaN past each length and in unused pages, random table entries,
+    grouped heads with h_q = s_q, dv != d, a strided q; then DeepSeek's head dims).
+    Random draws cover these only by chance; the batteries make sure every oracle check
+    sees them."""
+    return [_case((0, 1, 17, 40, 100), s_q=4, heads_q=4, heads_kv=2, dims=(48, 32), dtype=dtypes[0], causal=True,
+                  logits=4.0, seed=31),
+            dataclasses.replace(_case((64, 0, 130), s_q=2, heads_q=16, dims=(576, 512), block_size=32,
+                                      dtype=dtypes[1], seed=32), q_strided=True)]
+
+
+def _random_then_batteries(ctx: Context, strategy, judge, batteries: list[PagedCase]):
+    """Random cases first (a failure is shrunk to the smallest), then the batteries."""
+    result = run_examples(ctx, strategy, judge)
+    if result.status != PASSED:
+        return result
+    return run_cases(ctx, batteries, judge, f"{result.summary}, and {len(batteries)} batches holding every "
+                                            f"condition at once")
+
+
 # ----------------------------------------------------------------------------- paged_kv (PyTorch)
 
 REFERENCE_FN = "mla_decode_reference"
@@ -126,7 +148,8 @@ REFERENCE_FN = "mla_decode_reference"
 @check("level4.paged_kv", "oracle")
 def paged_matches_oracle(ctx: Context):
     bounds = PAGED_GPU_BOUNDS if ctx.device == "cuda" else PAGED_CPU_BOUNDS
-    return run_examples(ctx, paged_cases(bounds), paged_judge(ctx, REFERENCE_FN))
+    return _random_then_batteries(ctx, paged_cases(bounds), paged_judge(ctx, REFERENCE_FN),
+                                  _batteries(("float32", "bfloat16")))
 
 
 EDGE_CASES = [
@@ -230,7 +253,7 @@ def _kernel_judge(ctx: Context, rules: tuple[Rule, ...] = ()):
 @check("level4.mla_decode", "oracle")
 def kernel_matches_oracle(ctx: Context):
     bounds = MLA_CPU_BOUNDS if ctx.interpreted else MLA_GPU_BOUNDS
-    return run_examples(ctx, paged_cases(bounds), _kernel_judge(ctx))
+    return _random_then_batteries(ctx, paged_cases(bounds), _kernel_judge(ctx), _batteries(("float16", "bfloat16")))
 
 
 DEEPSEEK_CASES = [  # DeepSeek-V3's decode: one latent kv head, d = 576, dv = 512, pages of 64 tokens
