@@ -10,6 +10,7 @@ touched.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import re
 from pathlib import Path
@@ -37,6 +38,14 @@ def level1_exercises() -> list[str]:
 
 
 # ----------------------------------------------------------------------------- list, doctor
+
+
+def test_grading_needs_no_notebook_packages():
+    """nbformat (and nbgrader) serve `course nbgrader` only: a machine without them
+    (the course's offline GPU machine has none) still grades."""
+    code = "import sys, grader.cli, grader.runner; print(sorted(m for m in sys.modules if m.startswith(('nbformat', 'nbgrader'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_list_shows_every_exercise_with_its_points():

@@ -6,11 +6,12 @@ import secrets
 from pathlib import Path
 
 import click
-import nbformat
 
 from grader.manifest import ManifestError, load_manifest
-from grader.nbgrader_export import CONFIG, Hidden, build_course, extract_submission
 from grader.report import console
+
+# nbformat and the exporter are imported by the commands that use them: every other
+# `course` command (grading above all) starts without them.
 
 EPILOG = """\b
 Examples:
@@ -37,6 +38,8 @@ def nbgrader() -> None:
 def build(directory: Path, hidden_seed: int | None, hidden_examples_factor: float) -> None:
     """Write DIR/nbgrader_config.py (unless it exists) and DIR/source/LEVEL/LEVEL.ipynb
     for each level, generated from solutions/ and course.toml."""
+    from grader.nbgrader_export import CONFIG, Hidden, build_course
+
     try:
         manifest = load_manifest()
     except ManifestError as err:
@@ -61,6 +64,10 @@ def build(directory: Path, hidden_seed: int | None, hidden_examples_factor: floa
 def extract(notebooks: tuple[Path, ...], directory: Path) -> None:
     """Write the %%exercise cells of NOTEBOOKS as files under --into DIR, for
     `course grade --submission DIR` (or Gradescope's --format gradescope)."""
+    import nbformat
+
+    from grader.nbgrader_export import extract_submission
+
     try:
         manifest = load_manifest()
     except ManifestError as err:
