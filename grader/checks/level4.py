@@ -73,7 +73,8 @@ def _error_hint(case: PagedCase, call: CallResult) -> str:
     if not case.garbage:
         return ""
     text = call.error.lower()
-    if call.status == "crashed" or "index" in text or "out of bounds" in text or "illegal memory" in text:
+    if call.status == "crashed" or any(sign in text for sign in ("index", "out of bounds", "illegal memory",
+                                                                   "illegal address", "device-side assert")):
         return PAGED_HINTS["garbage_table"]
     return ""
 
