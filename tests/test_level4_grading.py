@@ -14,8 +14,13 @@ import torch
 
 import grader
 from grader import oracle
-from grader.checks.level4 import (ScheduleCase, _cost_problem, _cover_problem, _empty_requests_problem,
-                                  _order_problem)
+from grader.checks.level4 import (
+    ScheduleCase,
+    _cost_problem,
+    _cover_problem,
+    _empty_requests_problem,
+    _order_problem,
+)
 from grader.inputs import PagedCase
 from grader.manifest import load_manifest
 from grader.results import NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
@@ -67,7 +72,7 @@ CASE = PagedCase(lengths=(0, 5, 33, 16), s_q=2, heads_q=4, heads_kv=2, head_dim=
 
 
 def test_paged_inputs_put_nan_and_garbage_only_where_no_key_is_read():
-    q, k_cache, table, lengths = CASE.paged_inputs()
+    _, k_cache, table, lengths = CASE.paged_inputs()
     assert (table.dtype, lengths.dtype) == (torch.int32, torch.int32)
     assert k_cache.shape == (sum(CASE.pages) + CASE.spare_pages, 16, 2, 24)
     used_pages = set()

@@ -13,14 +13,20 @@ ordered and deterministic, and earns nothing).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from hypothesis import strategies as st
 
 from grader import oracle
 from grader.checks.attention import Rule, modified_outcome, unpack_pair
-from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
+from grader.checks.base import (
+    Context,
+    Outcome,
+    call_failure,
+    check,
+    run_cases,
+    run_examples,
+)
 from grader.checks.level2 import BadCall, _rejects, own_kernel_rule
 from grader.diagnose import PAGED_HINTS, paged_hint
 from grader.inputs import DTYPES, PagedBounds, PagedCase, paged_cases
