@@ -265,7 +265,6 @@ def main_table(reference=None):
                 say(f"{heads_q:4} {s_q:3} {'varied' if varied else 'fixed':>7} {splits:6} {ms:8.3f} "
                     f"{nbytes / ms / 1e6:7.0f} {flops / ms / 1e9:8.1f}{naive}")
                 rows.append((heads_q, s_q, varied, ms))
-                del q, k_cache
     return rows
 
 
@@ -304,7 +303,6 @@ def sweep():
                     break
             say(f"{heads_q:3} {s_q} {'varied' if varied else 'fixed':6} | {bm:3} {bn:3} {warps} {stages} {tma:d} | "
                 + "  ".join(cells))
-        del q, k_cache
 
 
 def main() -> int:

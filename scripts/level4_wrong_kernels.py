@@ -14,8 +14,8 @@ BODY = SOLUTION[DOC_END:]
 
 WRONG = {
     "combine_overflow": (
-        "The combine weighs each split by exp(lse_s) itself, without subtracting the max:\n"
-        "exp overflows float32 once an lse passes 88, and inf / inf is NaN.",
+        ("The combine weighs each split by exp(lse_s) itself, without subtracting the max:\n"
+         "exp overflows float32 once an lse passes 88, and inf / inf is NaN."),
         [('''        m_new = tl.maximum(m, lse_s)
         m_sub = tl.where(m_new == -float("inf"), 0.0, m_new)
         alpha = tl.exp(m - m_sub)
@@ -26,15 +26,15 @@ WRONG = {
           '''    tl.store(Lse + b * stride_lb + t * stride_lt + h * stride_lh, tl.where(empty, -float("inf"), tl.log(l_safe)))''')],
     ),
     "block_table_ignored": (
-        "The block table is ignored: sequence b's pages are taken to be pages\n"
-        "b * max_blocks, b * max_blocks + 1, ... of the pool, in order.",
+        ("The block table is ignored: sequence b's pages are taken to be pages\n"
+         "b * max_blocks, b * max_blocks + 1, ... of the pool, in order."),
         [('''        page = tl.load(table_row + (start // block_size) * stride_tn)''',
           '''        page = table_row + start // block_size'''),
          ('''        table_row = BlockTable + b * stride_tb''', '''        table_row = (b * stride_tb).to(tl.int32)''')],
     ),
     "nan_leak": (
-        "The scores of the slots past the length are masked to -inf, but their V rows are\n"
-        "loaded as they are: P is 0 there, and 0 * NaN is NaN.",
+        ("The scores of the slots past the length are masked to -inf, but their V rows are\n"
+         "loaded as they are: P is 0 there, and 0 * NaN is NaN."),
         [('''    if USE_TMA:
         tile = src.load([page, in_page, kv_head, col0]).reshape(BLOCK_N, BLOCK_D)
         if MASKED:
@@ -50,9 +50,9 @@ WRONG = {
         elif D == BLOCK_D:''', '''        if D == BLOCK_D:''')],
     ),
     "garbage_pages_read": (
-        "Every table entry up to max_blocks is looked up and its page loaded; the scores\n"
-        "and V rows past the length are masked after the load. Entries past the used\n"
-        "pages are garbage (any int32): the loads read outside the cache.",
+        ("Every table entry up to max_blocks is looked up and its page loaded; the scores\n"
+         "and V rows past the length are masked after the load. Entries past the used\n"
+         "pages are garbage (any int32): the loads read outside the cache."),
         [('''    hi = tl.minimum(lo + blocks_per_split * block_size, seqlen)''',
           '''    hi = tl.minimum(lo + blocks_per_split * block_size, max_tokens)'''),
          ('''        if MASKED:
@@ -80,8 +80,8 @@ WRONG = {
 ''')],
     ),
     "top_left_causal": (
-        "Causal masking aligned to the top-left corner: query t sees keys j <= t, as if the\n"
-        "new tokens came first, instead of j < L - (s_q - 1 - t).",
+        ("Causal masking aligned to the top-left corner: query t sees keys j <= t, as if the\n"
+         "new tokens came first, instead of j < L - (s_q - 1 - t)."),
         [('''            row_end = seqlen - (s_q - 1 - t)
             n_full = tl.minimum(hi, seqlen - (s_q - 1))''', '''            row_end = tl.minimum(t + 1, seqlen)
             n_full = tl.minimum(hi, 1)''')],

@@ -187,5 +187,4 @@ def run_mla_bench(student, request: dict) -> dict:
                         ms = float("nan")
                     points.append({"provider": name, "heads_q": heads_q, "s_q": s_q, "varied": varied, "ms": ms,
                                    "tflops": flops / ms / 1e9, "gbps": nbytes / ms / 1e6})
-                del q, k_cache
     return {"points": points, "peaks": measured_peaks(), "device_name": torch.cuda.get_device_name()}
