@@ -6,6 +6,10 @@ public function's signature and docstring; the body becomes one
 stay in the solution. `course reset` and ``python -m grader.stubs`` (which
 rewrites exercises/) both use `make_stub`; tests/test_stubs.py checks that the
 committed stubs are exactly what it produces.
+
+A CUDA exercise's stub cannot be cut out of its solution (the task statement and the
+kernel's design notes differ, and C++ has no docstrings), so its pristine text lives in
+kernels/stubs/, beside the headers it includes, and exercises/ holds a copy.
 """
 
 from __future__ import annotations
@@ -53,18 +57,23 @@ def _join(parts: list[str]) -> str:
     return out + "\n"
 
 
+CU_STUBS = Path(__file__).resolve().parent.parent / "kernels" / "stubs"  # installed with the kernels package
+
+
 def stub_for(manifest: Manifest, exercise_id: str) -> str:
+    """The pristine stub of an exercise (FileNotFoundError when its source is missing)."""
     exercise = manifest.exercise(exercise_id)
+    if not exercise.file.endswith(".py"):
+        return (CU_STUBS / exercise.file).read_text()
     solution = manifest.root / "solutions" / exercise.file
     return make_stub(solution.read_text(), exercise_id)
 
 
 def write_all(manifest: Manifest) -> list[Path]:
-    """Rewrite every Python stub under exercises/ from solutions/; returns the paths."""
+    """Rewrite every stub under exercises/ (from solutions/, or kernels/stubs/ for a
+    .cu); returns the paths."""
     written = []
     for exercise in manifest.exercises:
-        if not exercise.file.endswith(".py"):
-            continue
         path = manifest.root / "exercises" / exercise.file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(stub_for(manifest, exercise.id))

@@ -19,7 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from conftest import SUBMISSIONS, make_submission, set_course_setting
+from conftest import ROOT, SUBMISSIONS, make_submission, set_course_setting
 from grader import report
 from grader.cli import main
 from grader.isolation import sandbox_available
@@ -310,6 +310,18 @@ def test_reset_backs_up_the_student_file_and_restores_the_stub(course_copy: Path
     assert student.read_text() == stub
     assert sorted((course_copy / ".course" / "backups").rglob("*.py")) == backups
     assert backups[0].read_text() == mine
+
+
+def test_reset_restores_a_cuda_stub_too(course_copy: Path):
+    student = course_copy / "exercises" / "level3" / "flash_fwd.cu"
+    mine = "// my kernel, half done\n"
+    student.write_text(mine)
+    result = course("reset", "level3.flash_fwd")
+    assert result.exit_code == 0, result.output
+    assert student.read_text() == (ROOT / "kernels" / "stubs" / "level3" / "flash_fwd.cu").read_text()
+    assert "course::NotImplemented" in student.read_text()
+    (backup,) = (course_copy / ".course" / "backups").rglob("flash_fwd.cu")
+    assert backup.read_text() == mine
 
 
 def test_sandbox_without_bubblewrap_is_a_usage_error(monkeypatch: pytest.MonkeyPatch):

@@ -11,8 +11,9 @@ MANIFEST = load_manifest()
 PY_EXERCISES = [ex for ex in MANIFEST.exercises if ex.file.endswith(".py")]
 
 
-@pytest.mark.parametrize("exercise", PY_EXERCISES, ids=lambda ex: ex.id)
+@pytest.mark.parametrize("exercise", MANIFEST.exercises, ids=lambda ex: ex.id)
 def test_committed_stub_is_generated_from_solution(exercise):
+    """For a .cu exercise: exercises/ holds kernels/stubs/'s pristine text."""
     committed = (MANIFEST.root / "exercises" / exercise.file).read_text()
     assert committed == stub_for(MANIFEST, exercise.id), "run `python -m grader.stubs`"
 

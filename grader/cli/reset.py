@@ -28,14 +28,11 @@ def reset(target: str) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     backup_root = manifest.root / BACKUPS / stamp
     for ex in chosen:
-        if not ex.file.endswith(".py"):
-            console.print(f"{ex.id}: no generated stub for {ex.file}; left as it is")
-            continue
         try:
             stub = stub_for(manifest, ex.id)
         except FileNotFoundError:
-            raise click.ClickException(f"{ex.id}: the reference solution is missing, so no stub can be made; "
-                                       "nothing was changed") from None
+            raise click.ClickException(f"{ex.id}: the stub's source (the reference solution, or kernels/stubs/ "
+                                       "for a .cu) is missing, so no stub can be made; nothing was changed") from None
         path = manifest.root / "exercises" / ex.file
         if path.is_file() and path.read_text() == stub:
             console.print(f"{ex.id}: already the stub")
