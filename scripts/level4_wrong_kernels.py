@@ -88,11 +88,17 @@ WRONG = {
     ),
 }
 
-for stem, (why, edits) in WRONG.items():
+def wrong_kernel(stem: str) -> str:
+    """The text of tests/submissions/level4/mla_decode/<stem>.py, made from today's solution."""
+    why, edits = WRONG[stem]
     body = BODY
     for old, new in edits:
         assert body.count(old) >= 1, (stem, old[:60])
         body = body.replace(old, new)
-    text = f'"""Wrong on purpose (a grader test): level4.mla_decode with one bug.\n\n{why}\n"""' + body
-    (ROOT / f"tests/submissions/level4/mla_decode/{stem}.py").write_text(text)
-    print("wrote", stem)
+    return f'"""Wrong on purpose (a grader test): level4.mla_decode with one bug.\n\n{why}\n"""' + body
+
+
+if __name__ == "__main__":
+    for stem in WRONG:
+        (ROOT / f"tests/submissions/level4/mla_decode/{stem}.py").write_text(wrong_kernel(stem))
+        print("wrote", stem)

@@ -10,9 +10,11 @@ graded as that exercise through the grader's Python API; the Triton ones
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-from conftest import Wrong, check_of, graded_submission
+from conftest import ROOT, SUBMISSIONS, Wrong, check_of, graded_submission
 from grader.results import ExerciseResult
 
 
@@ -111,3 +113,15 @@ def test_correct_but_unusual_submission_gets_full_marks(exercise: str, submissio
     assert [c.status for c in verified] == ["passed"] * len(verified), "\n".join(
         f"{c.name}: {c.message}" for c in verified)
     assert sum(c.score for c in verified) == sum(c.max_score for c in verified) > 0
+
+
+def test_the_wrong_kernels_follow_the_solution():
+    """Each wrong kernel is the reference with one bug, written by
+    scripts/level4_wrong_kernels.py; a change to the solution must be carried into
+    them (run the script), or they would test a kernel nobody ships."""
+    spec = importlib.util.spec_from_file_location("level4_wrong_kernels", ROOT / "scripts" / "level4_wrong_kernels.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    for stem in generator.WRONG:
+        committed = (SUBMISSIONS / "level4" / "mla_decode" / f"{stem}.py").read_text()
+        assert committed == generator.wrong_kernel(stem), f"{stem}.py is stale: run python scripts/level4_wrong_kernels.py"
