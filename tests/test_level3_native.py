@@ -13,7 +13,7 @@ import grader
 import kernels
 from grader.child import native
 from kernels import builder
-from tests.conftest import ROOT, SUBMISSIONS, check_of
+from conftest import ROOT, SUBMISSIONS, check_of
 
 pytestmark = pytest.mark.skipif(kernels.nvcc_path() is None, reason="needs nvcc")
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

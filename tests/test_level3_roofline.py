@@ -5,7 +5,7 @@ import pytest
 
 import grader
 from grader import oracle
-from tests.conftest import Wrong, check_of, graded_submission
+from conftest import Wrong, check_of, graded_submission
 
 
 def test_solution_full_marks():
