@@ -13,7 +13,6 @@ import ast
 import dataclasses
 import functools
 import math
-import re
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 from grader import oracle
 from grader.checks.attention import Rule, attention_judge, modified_outcome, size_limit, size_rule, unpack_pair
+from grader.checks.bad_input import BadCall, rejects_bad_input
 from grader.checks.base import Context, Outcome, call_failure, check, outcome_result, run_cases, run_examples
 from grader.child.recorder import MATRIX_PRODUCTS, SDPA, SOFTMAX_FAMILY
 from grader.diagnose import KERNEL_BLOCKS
@@ -371,61 +371,6 @@ def triton_long_sequences(ctx: Context):
 
 # ----------------------------------------------------------------------------- bad input
 
-_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception))\b:?\s*(.*)$", re.MULTILINE)
-
-
-@dataclasses.dataclass(frozen=True)
-class BadCall:
-    """One call the contract says must raise ``errors``, with a message that matches
-    one of ``names`` (the argument, or what is wrong with it)."""
-
-    what: str  # how the example is shown
-    fn: str
-    args: tuple
-    errors: tuple[str, ...]
-    names: tuple[str, ...]  # regular expressions, case-insensitive
-    device: str | None = None  # None: the check's device
-
-    def describe(self) -> str:
-        return self.what
-
-
-def _rejects_judge(ctx: Context):
-    def judge(case: BadCall) -> Outcome | None:
-        call = ctx.student.call(case.fn, case.args, device=case.device or ctx.device)
-        wanted = " or ".join(case.errors)
-        if call.status == "ok":
-            return Outcome(FAILED, f"{case.fn} returned normally where {wanted} was expected")
-        if call.status != "raised":
-            return call_failure(call, case.fn)
-        raised = [(m.group(1), m.group(2)) for m in _EXCEPTION_LINE.finditer(call.error)]
-        error, message = next(((e, m) for e, m in raised if e in case.errors), raised[-1] if raised else ("", ""))
-        if error not in case.errors:
-            return Outcome(FAILED, f"{case.fn} raised {error or 'an exception'} where {wanted} was expected"
-                                   f"{': ' + message if message else ''}", details=call.error.strip())
-        if not any(re.search(name, message, re.IGNORECASE) for name in case.names):
-            return Outcome(FAILED, f"{case.fn} raised {error}, but its message does not say what is wrong: "
-                                   f"{message!r}")
-        return None
-
-    return judge
-
-
-def _rejects(ctx: Context, cases: list[BadCall], prerequisites: tuple[str, ...], summary: str, hint: str):
-    """Bad input raises a clear error, and the function works on good input: a
-    function that only raises earns nothing."""
-    result = run_cases(ctx, cases, _rejects_judge(ctx), summary)
-    if result.status == FAILED and not result.hint:
-        result.hint = hint
-    if result.status != PASSED:
-        return result
-    unmet = [c for c in prerequisites if ctx.earlier.get(c) is None or ctx.earlier[c].status != PASSED]
-    if unmet:
-        return ctx.result(FAILED, f"bad input is rejected, but this point is for a working function that also "
-                                  f"rejects bad input: the {' and '.join(unmet)} check{'s' if len(unmet) > 1 else ''} "
-                                  f"must pass first")
-    return result
-
 
 @check("level2.flash_v2_triton", "rejects_bad_input")
 def triton_rejects_bad_input(ctx: Context):
@@ -440,7 +385,7 @@ def triton_rejects_bad_input(ctx: Context):
     if ctx.device == "cuda":
         # CPU tensors are sent as they are: the worker moves tensors only when device is cuda.
         cases.append(bad("CPU tensors on a GPU run", (1, 2, 33, 64), "float16", ("cuda", "device", "cpu"), "cpu"))
-    return _rejects(ctx, cases, ("oracle",), "unsupported dtype, head dim and device raise a clear error",
+    return rejects_bad_input(ctx, cases, ("oracle",), "unsupported dtype, head dim and device raise a clear error",
                     hint="check dtype, head dim and device first, and raise ValueError naming the argument "
                          "(grader.contract.check_attention_inputs does it)")
 
@@ -511,7 +456,7 @@ def io_rejects_bad_input(ctx: Context):
             shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
             cases.append(BadCall(f"{fn}({shown}): {name} is not a positive int", fn, tuple(args.values()),
                                  ("ValueError",), (rf"\b{name}\b",)))
-    return _rejects(ctx, cases, ("v1", "v2"), "0, negative, float and bool arguments raise ValueError naming them",
+    return rejects_bad_input(ctx, cases, ("v1", "v2"), "0, negative, float and bool arguments raise ValueError naming them",
                     hint="check each argument first: an int (not a bool: True is an int in Python) and >= 1, "
                          "else raise ValueError(f\"n must be a positive int, got {n!r}\")")
 

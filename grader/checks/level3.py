@@ -27,7 +27,7 @@ from grader.checks.base import (
     run_cases,
     run_examples,
 )
-from grader.checks.level2 import BadCall, _rejects
+from grader.checks.bad_input import BadCall, rejects_bad_input
 from grader.diagnose import KERNEL_BLOCKS
 from grader.inputs import AttentionBounds, AttentionCase, attention_cases
 from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
@@ -321,7 +321,7 @@ def roofline_rejects_bad_input(ctx: Context):
     cases += [BadCall("roofline(peak_flops=0)", "roofline", (10**12, 10**9, 0.0, 3e12), ("ValueError",),
                       (r"\bpeak_flops\b",)),
               BadCall("roofline(nbytes=-1)", "roofline", (10**12, -1, 1e15, 3e12), ("ValueError",), (r"\bnbytes\b",))]
-    return _rejects(ctx, cases, ("flops", "min_bytes", "roofline"),
+    return rejects_bad_input(ctx, cases, ("flops", "min_bytes", "roofline"),
                     "bad counts and peaks raise ValueError naming the argument",
                     hint="check every argument first and raise ValueError(f\"n_k must be a positive int, got "
                          "{n_k!r}\"); heads_q must be a multiple of heads_kv")

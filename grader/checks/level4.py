@@ -27,7 +27,8 @@ from grader.checks.base import (
     run_cases,
     run_examples,
 )
-from grader.checks.level2 import BadCall, _rejects, own_kernel_rule
+from grader.checks.bad_input import BadCall, rejects_bad_input
+from grader.checks.level2 import own_kernel_rule
 from grader.diagnose import PAGED_HINTS, paged_hint
 from grader.inputs import DTYPES, PagedBounds, PagedCase, paged_cases
 from grader.isolation import CallResult
@@ -242,7 +243,7 @@ def _paged_bad_calls(fn: str, *, kernel: bool) -> list[BadCall]:
 
 @check("level4.paged_kv", "rejects_bad_input")
 def paged_rejects_bad_input(ctx: Context):
-    return _rejects(ctx, _paged_bad_calls(REFERENCE_FN, kernel=False), ("oracle",),
+    return rejects_bad_input(ctx, _paged_bad_calls(REFERENCE_FN, kernel=False), ("oracle",),
                     "bad dtypes, shapes, head counts, head_dim_v, lengths and block-table entries raise a clear error",
                     hint="check the arguments first and raise ValueError naming the argument "
                          "(grader.contract.check_paged_inputs does every check)")
@@ -329,7 +330,7 @@ def kernel_rejects_bad_input(ctx: Context):
                                            seed=8).paged_inputs()
         cases.append(BadCall("CPU tensors on a GPU run", KERNEL_FN, (q, k_cache, table, lengths, 64),
                              ("ValueError", "TypeError"), ("cuda", "device", "cpu"), "cpu"))
-    return _rejects(ctx, cases, ("oracle",), "unsupported dtype, block size, head dims and shapes raise a clear error",
+    return rejects_bad_input(ctx, cases, ("oracle",), "unsupported dtype, block size, head dims and shapes raise a clear error",
                     hint="check the arguments first and raise ValueError naming the argument "
                          "(grader.contract.check_paged_inputs takes the kernel's limits)")
 
@@ -596,6 +597,6 @@ def scheduler_rejects_bad_input(ctx: Context):
         bad("cache_seqlens of dtype float32", (lengths.float(), 4), (r"\bcache_seqlens\b",)),
         bad("a negative length", (torch.tensor([5, -3], dtype=torch.int32), 4), (r"\bcache_seqlens\b",)),
     ]
-    return _rejects(ctx, cases, ("cover", "order", "cost_bound"), "bad arguments raise ValueError naming them",
+    return rejects_bad_input(ctx, cases, ("cover", "order", "cost_bound"), "bad arguments raise ValueError naming them",
                     hint="check each argument first and raise ValueError naming it, e.g. "
                          "ValueError(f\"num_parts must be an int >= 1, got {num_parts!r}\")")
