@@ -2,6 +2,7 @@
 builder, its cache, compile errors with file and line, the binding's exceptions,
 the Python side's input checks, and the `compiles` check of the grader."""
 
+import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -238,3 +239,15 @@ def test_bench_gives_the_child_a_readable_reference(cache):
         assert copy.suffix == ".so" and not copy.is_relative_to(cache)
         assert stat.S_IMODE(copy.stat().st_mode) == 0o644 and stat.S_IMODE(copy.parent.stat().st_mode) == 0o755
     assert not copy.exists()  # removed with the benchmark's process
+
+
+def test_the_wrong_kernels_follow_the_solution():
+    """Each wrong kernel of the GPU suite is the reference with one bug, written by
+    scripts/level3_wrong_kernels.py; a change to the solution must be carried into
+    them (run the script), or the GPU suite would test a kernel nobody ships."""
+    spec = importlib.util.spec_from_file_location("level3_wrong_kernels", ROOT / "scripts" / "level3_wrong_kernels.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    for stem in generator.WRONG:
+        committed = (SUBMISSIONS / "level3" / "flash_fwd" / f"{stem}.cu").read_text()
+        assert committed == generator.wrong_kernel(stem), f"{stem}.cu is stale: run python scripts/level3_wrong_kernels.py"
