@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One device call for the Level 3 reference kernel (logs under OUTDIR):
+# One device call for the Level 3 reference kernel, its variants and wrong kernels (logs
+# under OUTDIR; grading Level 3 on the GPU is scripts/gpu_level3.sh):
 #   1. the course's builder cache warmed with the solution and the wrong kernels (in parallel);
 #   2. benchmarks/flash_fwd_cuda.py: every variant and wrong kernel against float64, then
 #      timed next to SDPA flash / cuDNN / the Level 2 Triton kernel (BENCH_ARGS);
@@ -7,7 +8,7 @@
 #   4. compute-sanitizer memcheck and racecheck of the reference on a small ragged causal case.
 # Build the variants first where nvcc is (python benchmarks/flash_fwd_cuda.py --build-only
 # --rebuild) and carry build/level3. Usage on the GPU machine, from the checkout:
-#     BENCH_ARGS="--quick" SANITIZE="v1 v4" bash scripts/level3_gpu.sh OUTDIR   # both optional
+#     BENCH_ARGS="--quick" SANITIZE="v1 v4" bash scripts/gpu_level3_kernel.sh OUTDIR   # both optional
 set -uo pipefail
 out=${1:-${OUT:-/tmp/level3-gpu}}
 mkdir -p "$out"
