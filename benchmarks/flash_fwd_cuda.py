@@ -1,8 +1,8 @@
 """Check and time the reference CUDA FlashAttention-2 forward (solutions/level3/flash_fwd.cu).
 
 The .cu file is built with nvcc into small shared libraries, one per variant (its
-numbered versions, other tile sizes, and the wrong kernels of
-tests/submissions/level3/flash_fwd), each behind the C entry point of
+numbered versions, other tile sizes, and the wrong kernels that
+scripts/level3_wrong_kernels.py makes from the solution), each behind the C entry point of
 benchmarks/flash_fwd_cuda_shim.cu and loaded with ctypes, so one process holds them
 all and times them against each other on the same inputs.
 
@@ -31,6 +31,7 @@ import ctypes
 import math
 import os
 import re
+import runpy
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions/level3/flash_fwd.cu"
-WRONG_DIR = ROOT / "tests/submissions/level3/flash_fwd"
 # The version the solution builds by default (its `#define FLASH_VERSION N`): "the reference".
 REFERENCE = "v" + re.search(r"#define FLASH_VERSION (\d+)", SOLUTION.read_text()).group(1)
 SHIM = ROOT / "benchmarks/flash_fwd_cuda_shim.cu"
@@ -54,9 +54,11 @@ VARIANTS = {
     "v4-d64-bn128": (SOLUTION, ["-DFLASH_D64_BLOCK_N=128"], "D=64 tiles 128 x 128"),
     "v4-d64-bm64": (SOLUTION, ["-DFLASH_D64_BLOCK_M=64"], "D=64 tiles 64 x 64"),
 }
-# The wrong kernels of tests/submissions/level3/flash_fwd (each file says what is wrong).
-WRONG = ["no_tail_predication", "no_tail_mask", "missing_syncthreads_after_load",
-         "fp16_accumulation", "top_left_causal", "strides_ignored"]
+# The wrong kernels, made from the solution by scripts/level3_wrong_kernels.py and
+# written under build/ (each file's header says what is wrong).
+WRONG_KERNELS = runpy.run_path(str(ROOT / "scripts/level3_wrong_kernels.py"))
+WRONG = list(WRONG_KERNELS["WRONG"])
+WRONG_DIR = WRONG_KERNELS["write_all"]()
 
 REL_TOL = {"float16": 2e-3, "bfloat16": 1.6e-2}  # ||out - ref|| / ||ref||, P rounded to the dtype
 LSE_TOL = 1e-3  # lse comes from float32 scores

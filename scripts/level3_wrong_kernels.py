@@ -1,13 +1,15 @@
-"""Write Level 3's wrong CUDA kernels (tests/submissions/level3/flash_fwd/*.cu but
-scalar.cu): the reference kernel with one bug each, under a header that says which, so
-that they follow the solution when it changes. tests/test_wrong_submissions_level3.py
-grades them on a GPU; tests/test_level3_native.py checks they are up to date.
+"""Level 3's wrong CUDA kernels: the reference kernel with one bug each, under a header
+that says which, made from today's solution whenever they are needed, so they cannot
+drift from it. tests/test_wrong_submissions_level3.py grades each on a GPU
+(tests/conftest.py makes them); benchmarks/flash_fwd_cuda.py runs them case by case.
 
-    python scripts/level3_wrong_kernels.py      # from the checkout; rewrites the six files
+    python scripts/level3_wrong_kernels.py      # from the checkout: writes them under build/ to read
 """
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SUFFIX = ".cu"
+OUT = ROOT / "build" / "wrong_kernels" / "level3" / "flash_fwd"
 SOLUTION = (ROOT / "solutions/level3/flash_fwd.cu").read_text()
 # the code after the solution's header comment (its design notes; each wrong kernel has its own header)
 _LINES = SOLUTION.splitlines(keepends=True)
@@ -297,7 +299,7 @@ WRONG = {
 
 
 def wrong_kernel(stem: str) -> str:
-    """The text of tests/submissions/level3/flash_fwd/<stem>.cu, made from today's solution."""
+    """The wrong kernel ``stem``, made from today's solution."""
     header, edits = WRONG[stem]
     code = CODE
     for old, new in edits:
@@ -306,7 +308,13 @@ def wrong_kernel(stem: str) -> str:
     return header + code
 
 
-if __name__ == "__main__":
+def write_all() -> Path:
+    """Write every wrong kernel under OUT and return OUT."""
+    OUT.mkdir(parents=True, exist_ok=True)
     for stem in WRONG:
-        (ROOT / f"tests/submissions/level3/flash_fwd/{stem}.cu").write_text(wrong_kernel(stem))
-        print("wrote", stem)
+        (OUT / f"{stem}{SUFFIX}").write_text(wrong_kernel(stem))
+    return OUT
+
+
+if __name__ == "__main__":
+    print("wrote", ", ".join(WRONG), "under", write_all())

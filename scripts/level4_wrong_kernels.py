@@ -1,13 +1,15 @@
-"""Write the Level 4 wrong Triton kernels (tests/submissions/level4/mla_decode/): the
-reference solution with one bug each, so that they follow the solution when it changes.
-tests/test_wrong_submissions_level4.py checks that the grader rejects each one with a hint
-naming its bug.
+"""Level 4's wrong Triton kernels: the reference solution with one bug each, made from
+today's solution whenever they are needed, so they cannot drift from it.
+tests/test_wrong_submissions_level4.py grades each (tests/conftest.py makes them) and
+checks that the grader names its bug.
 
-    python scripts/level4_wrong_kernels.py      # from the checkout; rewrites the five files
+    python scripts/level4_wrong_kernels.py      # from the checkout: writes them under build/ to read
 """
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SUFFIX = ".py"
+OUT = ROOT / "build" / "wrong_kernels" / "level4" / "mla_decode"
 SOLUTION = (ROOT / "solutions/level4/mla_decode.py").read_text()
 DOC_END = SOLUTION.index('"""', 3) + 3
 BODY = SOLUTION[DOC_END:]
@@ -89,7 +91,7 @@ WRONG = {
 }
 
 def wrong_kernel(stem: str) -> str:
-    """The text of tests/submissions/level4/mla_decode/<stem>.py, made from today's solution."""
+    """The wrong kernel ``stem``, made from today's solution."""
     why, edits = WRONG[stem]
     body = BODY
     for old, new in edits:
@@ -98,7 +100,13 @@ def wrong_kernel(stem: str) -> str:
     return f'"""Wrong on purpose (a grader test): level4.mla_decode with one bug.\n\n{why}\n"""' + body
 
 
-if __name__ == "__main__":
+def write_all() -> Path:
+    """Write every wrong kernel under OUT and return OUT."""
+    OUT.mkdir(parents=True, exist_ok=True)
     for stem in WRONG:
-        (ROOT / f"tests/submissions/level4/mla_decode/{stem}.py").write_text(wrong_kernel(stem))
-        print("wrote", stem)
+        (OUT / f"{stem}{SUFFIX}").write_text(wrong_kernel(stem))
+    return OUT
+
+
+if __name__ == "__main__":
+    print("wrote", ", ".join(WRONG), "under", write_all())

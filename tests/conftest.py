@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import re
 import shutil
 import tempfile
@@ -87,11 +88,32 @@ SUBMISSION_EXAMPLES = 10  # hypothesis examples per check: enough to find each b
 
 
 @functools.cache
+def wrong_kernels(level: str):
+    """scripts/<level>_wrong_kernels.py: the wrong kernels it makes from today's solution."""
+    spec = importlib.util.spec_from_file_location(f"{level}_wrong_kernels", ROOT / "scripts" / f"{level}_wrong_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def submission_source(level: str, exercise: str, name: str) -> tuple[str, str]:
+    """(suffix, text) of tests/submissions/<level>/<exercise>/<name>.py (or .cu), or,
+    where there is no such file, of the wrong kernel ``name`` of
+    scripts/<level>_wrong_kernels.py (made from the solution, so it never drifts)."""
+    found = list((SUBMISSIONS / level / exercise).glob(f"{name}.*"))
+    if found:
+        (source,) = found
+        return source.suffix, source.read_text()
+    generator = wrong_kernels(level)
+    return generator.SUFFIX, generator.wrong_kernel(name)
+
+
+@functools.cache
 def graded_submission(level: str, exercise: str, name: str, timing: bool = True) -> ExerciseResult:
-    """Grade tests/submissions/<level>/<exercise>/<name>.py (or .cu) as <level>.<exercise> (once per run)."""
+    """Grade the submission ``name`` (see submission_source) as <level>.<exercise> (once per run)."""
     with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        (source,) = (SUBMISSIONS / level / exercise).glob(f"{name}.*")
-        directory = make_submission(Path(tmp), {f"{level}/{exercise}{source.suffix}": source})
+        suffix, text = submission_source(level, exercise, name)
+        directory = make_submission(Path(tmp), {f"{level}/{exercise}{suffix}": text})
         report = grader.grade(f"{level}.{exercise}", submission=directory, examples=SUBMISSION_EXAMPLES,
                               timing=timing)
     (result,) = report.exercises

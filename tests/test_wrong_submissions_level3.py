@@ -1,7 +1,7 @@
 """Realistic wrong Level 3 kernels are rejected on a GPU with a message that names the bug.
 
-Each submission under tests/submissions/level3/flash_fwd/ is the reference kernel
-(solutions/level3/flash_fwd.cu) with one mistake, described in its header: the tail of
+Each wrong kernel is the reference (solutions/level3/flash_fwd.cu) with one mistake,
+made from it by scripts/level3_wrong_kernels.py and described in its header: the tail of
 the keys read without predication or left unmasked, a missing __syncthreads, O
 accumulated in 16 bits, a top-left causal mask, ignored strides. They compile, so
 `compiles` passes everywhere; the GPU checks reject them (these tests skip without a

@@ -3,18 +3,17 @@ with a message that names the bug; correct submissions written in unusual ways g
 full marks.
 
 Each submission is a self-contained student file under
-tests/submissions/level4/<exercise>/ whose docstring says what is wrong with it,
+tests/submissions/level4/<exercise>/ (the wrong Triton kernels: made from the solution
+by scripts/level4_wrong_kernels.py) whose docstring says what is wrong with it,
 graded as that exercise through the grader's Python API; the Triton ones
 (mla_decode) run under Triton's interpreter on a CPU.
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, Wrong, check_of, graded_submission
+from conftest import Wrong, check_of, graded_submission, wrong_kernels
 from grader.results import ExerciseResult
 
 
@@ -115,13 +114,11 @@ def test_correct_but_unusual_submission_gets_full_marks(exercise: str, submissio
     assert sum(c.score for c in verified) == sum(c.max_score for c in verified) > 0
 
 
-def test_the_wrong_kernels_follow_the_solution():
-    """Each wrong kernel is the reference with one bug, written by
-    scripts/level4_wrong_kernels.py; a change to the solution must be carried into
-    them (run the script), or they would test a kernel nobody ships."""
-    spec = importlib.util.spec_from_file_location("level4_wrong_kernels", ROOT / "scripts" / "level4_wrong_kernels.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+def test_every_wrong_kernel_is_made_from_todays_solution():
+    """The wrong kernels are edits of the reference (scripts/level4_wrong_kernels.py):
+    each edit must still find its text in the solution, and change it."""
+    generator = wrong_kernels("level4")
     for stem in generator.WRONG:
-        committed = (SUBMISSIONS / "level4" / "mla_decode" / f"{stem}.py").read_text()
-        assert committed == generator.wrong_kernel(stem), f"{stem}.py is stale: run python scripts/level4_wrong_kernels.py"
+        text = generator.wrong_kernel(stem)  # asserts that each edit finds its text
+        assert text.startswith('"""Wrong on purpose'), stem
+        assert not text.endswith(generator.BODY), f"{stem}: the edits change nothing"
