@@ -50,6 +50,7 @@ from grader.child.recorder import OpReport
 
 MAX_REPLY_BYTES = 512 << 20  # the largest legitimate reply: one timed output (64 MiB) with room
 OUTPUT_TAIL_BYTES = 1500  # what a report shows of student output
+TOOL_OUTPUT_BYTES = 8000  # what a tool run (StudentProcess.run_tool) keeps of its output, at each end
 STATUSES = ("ok", "ready", "raised", "not_implemented", "import_error")
 UNPRIVILEGED_USER = "nobody"
 # Programs Triton runs while compiling a kernel on a GPU (its launcher, ptxas, ldconfig).
@@ -220,6 +221,18 @@ def _bubblewrap(root: Path, private: str, readable: list[str]) -> list[str]:
     return argv
 
 
+def _head_and_tail(log, keep: int) -> str:
+    """The first and last ``keep`` bytes of the open file ``log`` (a report's summary is
+    at its end, its first error at its start)."""
+    size = log.seek(0, os.SEEK_END)
+    log.seek(0)
+    if size <= 2 * keep:
+        return log.read().decode(errors="replace")
+    head = log.read(keep)
+    log.seek(size - keep)
+    return (head + b"\n[... %d bytes left out ...]\n" % (size - 2 * keep) + log.read()).decode(errors="replace")
+
+
 _LIVE: "weakref.WeakSet[StudentProcess]" = weakref.WeakSet()
 
 
@@ -343,6 +356,31 @@ class StudentProcess:
                 self._import_failure = reply
         self.close()
         return reply
+
+    def run_tool(self, watcher: list[str], module: str, timeout: float,
+                 env: dict[str, str] | None = None) -> tuple[int | None, str]:
+        """Run ``python -P -m MODULE SUBMISSION`` once (the built submission, as the child
+        gets it) under ``watcher``, a program that observes it from outside (Level 3:
+        compute-sanitizer), inside this child's isolation: the same sandbox or launcher,
+        private directory (MODULE caps its own file sizes, as the worker does). Returns the exit status of the watcher (None
+        after ``timeout``) and the head and tail of everything printed."""
+        submission = self._submission_copy()  # RuntimeError: the build failed
+        command = watcher + [sys.executable, "-P", "-m", module, str(submission)]
+        prefix = (_bubblewrap(self.root, self._private, list(map(str, self.readable))) if self.sandbox
+                  else _launcher_prefix(namespaces=_unshare_works()))
+        env = {**os.environ, **self.env, **(env or {}), "PYTHONPATH": str(_child_package()),
+               "PYTHONDONTWRITEBYTECODE": "1", "HOME": self._private, "TMPDIR": self._private}
+        with tempfile.TemporaryFile() as log:
+            proc = subprocess.Popen(prefix + command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, cwd=self._private, start_new_session=True)
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                code = None
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever it left behind
+            proc.wait()
+            return code, _head_and_tail(log, TOOL_OUTPUT_BYTES)
 
     def _find_worker(self) -> int | None:
         """The worker's pid: the launched process, or its child when unshare forked."""

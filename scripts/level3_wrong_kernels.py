@@ -94,6 +94,39 @@ WRONG = {
 '''),
         ],
     ),
+    "missing_syncthreads_before_refill": (
+        r'''// WRONG on purpose (a test submission for the Level 3 grader): missing_syncthreads_before_refill.
+//
+// Barrier [B] is gone: a fast warp issues the cp.async copies that refill a stage while
+// slower warps may still be reading that stage's K/V tile. The outputs are right on
+// every case of the grader's (the window is short); only racecheck sees the race.
+//
+// Otherwise the reference kernel (solutions/level3/flash_fwd.cu) at version 4.
+''',
+        [
+        (r'''#include "course/flash_fwd.h"
+
+#ifndef FLASH_VERSION
+#define FLASH_VERSION 4
+#endif
+#ifndef FLASH_D64_BLOCK_M
+#define FLASH_D64_BLOCK_M 128
+''',
+         r'''#include "course/flash_fwd.h"
+
+#define FLASH_VERSION 4
+#ifndef FLASH_D64_BLOCK_M
+#define FLASH_D64_BLOCK_M 128
+'''),
+        (r'''    }
+    __syncthreads();  // [B] all warps are done with this stage before it is refilled
+  }
+''',
+         r'''    }
+  }
+'''),
+        ],
+    ),
     "no_tail_mask": (
         r'''// WRONG on purpose (a test submission for the Level 3 grader): no_tail_mask.
 //

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +30,7 @@ from grader.checks.base import (
     run_examples,
 )
 from grader.checks.bad_input import BadCall, rejects_bad_input
+from grader.child.sanitize import CASES as SANITIZE_CASES
 from grader.diagnose import KERNEL_BLOCKS
 from grader.inputs import AttentionBounds, AttentionCase, attention_cases
 from grader.results import FAILED, NOT_IMPLEMENTED, NOT_VERIFIED, PASSED
@@ -138,6 +141,117 @@ def cuda_edge_cases(ctx: Context):
 @check("level3.flash_fwd", "speed")
 def cuda_speed(ctx: Context):
     return timing_check(ctx, FN, prerequisites=("oracle", "edge_cases"), slow_hint=SLOW_HINT)
+
+
+# ----------------------------------------------------------------------------- compute-sanitizer
+
+SANITIZER_TIMEOUT_S = 300  # per tool; the instrumented runs take seconds, torch's start included
+SANITIZER_ERRORS_EXIT = 86  # compute-sanitizer --error-exitcode: it found an error
+# memcheck's padding after every allocation (PyTorch's caching allocator is switched off,
+# so each tensor is an allocation of its own): a read up to a whole tile of 128 rows of
+# D = 128 fp16 past the end of q, k or v lands in padding, not in a neighbouring tensor.
+SANITIZER_PADDING_BYTES = 128 * 128 * 2
+SANITIZER_TOOLS = {
+    "memcheck": ["--padding", str(SANITIZER_PADDING_BYTES), "--print-limit", "10"],
+    "racecheck": ["--racecheck-report", "analysis", "--print-limit", "10"],
+}
+SANITIZER_HINTS = {
+    "read": "the kernel reads past the end of q, k or v: the rows of the last partial tile beyond Nq or Nk must "
+            "not be loaded; predicate them (cp.async with src-size 0 zero-fills the row) and mask their scores "
+            "to -inf",
+    "write": "the kernel writes past the end of out or lse: store only the rows < Nq of the last partial tile of "
+             "queries (predicate the stores)",
+    "race": "a data race on shared memory: a __syncthreads() is missing, either between the writes of a tile "
+            "(cp.async, after cp.async.wait_group) and other warps' reads of it, or between the last reads of a "
+            "stage and its refill; the header's barrier list says which each one protects",
+}
+_SUMMARY = {"memcheck": re.compile(r"ERROR SUMMARY: (\d+) error"),
+            "racecheck": re.compile(r"RACECHECK SUMMARY: (\d+) hazard")}
+
+
+def sanitizer_path() -> str | None:
+    """compute-sanitizer from PATH, beside nvcc, or CUDA's default place."""
+    from kernels.builder import nvcc_path
+
+    nvcc = nvcc_path()
+    candidates = [shutil.which("compute-sanitizer"), nvcc and str(Path(nvcc).parent / "compute-sanitizer"),
+                  "/usr/local/cuda/bin/compute-sanitizer"]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+@dataclasses.dataclass
+class SanitizerVerdict:
+    clean: bool
+    summary: str
+    hint: str = ""
+
+
+def read_sanitizer(tool: str, code: int | None, output: str) -> SanitizerVerdict:
+    """What a compute-sanitizer run says. Clean only when the sanitizer exited 0 and
+    printed its summary with no error (the program under it shares its output, so a
+    printed summary alone proves nothing; the exit status comes from the sanitizer)."""
+    if code is None:
+        return SanitizerVerdict(False, f"compute-sanitizer {tool} did not finish within {SANITIZER_TIMEOUT_S} s "
+                                       f"on the small cases", "an infinite loop, or a barrier some threads never reach")
+    where = sorted({f"{Path(f).name}:{line}" for f, line in re.findall(r"(\S+\.cu):(\d+)", output)},
+                   key=lambda s: int(s.rsplit(":", 1)[1]))
+    at = f" (at {', '.join(where[:4])})" if where else ""
+    if code == SANITIZER_ERRORS_EXIT or tool == "racecheck" and _count(tool, output):
+        if tool == "racecheck":
+            count = _count(tool, output)
+            return SanitizerVerdict(False, f"compute-sanitizer racecheck reports {count or 'a'} shared-memory "
+                                           f"hazard{'s' * (count != 1)}{at}", SANITIZER_HINTS["race"])
+        kind = "write" if re.search(r"Invalid __global__ write", output) else \
+            "read" if re.search(r"Invalid __global__ read", output) else None
+        what = {"read": "reads global memory out of bounds", "write": "writes global memory out of bounds",
+                None: "finds memory errors"}[kind]
+        return SanitizerVerdict(False, f"compute-sanitizer memcheck {what}: {_count(tool, output) or 'some'} "
+                                       f"error(s){at}", SANITIZER_HINTS.get(kind, ""))
+    if code != 0:
+        return SanitizerVerdict(False, f"the kernel failed under compute-sanitizer {tool} (exit status {code})",
+                                "run the small cases yourself: `course repro` of the failing check, or "
+                                "compute-sanitizer python your_script.py")
+    if _count(tool, output) != 0:  # None: no summary printed, 0: a clean one
+        return SanitizerVerdict(False, f"compute-sanitizer {tool} printed no clean summary")
+    return SanitizerVerdict(True, f"{tool} clean")
+
+
+def _count(tool: str, output: str) -> int | None:
+    """The number in the sanitizer's last summary line, None when it printed none."""
+    found = _SUMMARY[tool].findall(output)
+    return int(found[-1]) if found else None
+
+
+@check("level3.flash_fwd", "sanitizer")
+def cuda_sanitizer(ctx: Context):
+    """compute-sanitizer memcheck and racecheck watch the kernel, from a process of their
+    own, on small causal cases with ragged tails (grader/child/sanitize.py): a missing
+    __syncthreads or an unpredicated tail load may give right answers on every case and
+    still be a bug, and the sanitizer sees it. Pays only once oracle and edge_cases
+    passed (an empty kernel has no races); it runs when they failed too, to explain."""
+    earlier = [ctx.earlier.get(name) for name in ("oracle", "edge_cases")]
+    if any(result is None or result.status == NOT_IMPLEMENTED for result in earlier):
+        return ctx.result(NOT_IMPLEMENTED, "not checked: the kernel is not implemented yet")
+    tool_path = sanitizer_path()
+    if tool_path is None:
+        return ctx.result(NOT_VERIFIED, "needs compute-sanitizer (the CUDA toolkit's); none on PATH, beside nvcc "
+                                        "or in /usr/local/cuda/bin")
+    for tool, options in SANITIZER_TOOLS.items():
+        watcher = [tool_path, "--tool", tool, "--error-exitcode", str(SANITIZER_ERRORS_EXIT), *options]
+        try:
+            code, output = ctx.student.run_tool(watcher, "grader.child.sanitize", SANITIZER_TIMEOUT_S,
+                                                env={"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"})
+        except RuntimeError as err:  # the build failed: `compiles` says why
+            return ctx.result(FAILED, f"not checked: the file does not build ({str(err).splitlines()[0]})")
+        verdict = read_sanitizer(tool, code, output)
+        if not verdict.clean:
+            return ctx.result(FAILED, verdict.summary, hint=verdict.hint, details=output)
+    unmet = [name for name, result in zip(("oracle", "edge_cases"), earlier) if result.status != PASSED]
+    if unmet:
+        return ctx.result(FAILED, f"memcheck and racecheck find nothing, but the points need {' and '.join(unmet)} "
+                                  f"to pass too")
+    return ctx.result(PASSED, f"compute-sanitizer memcheck and racecheck find no error on {len(SANITIZE_CASES)} "
+                              f"small cases (ragged tails, causal with empty rows, grouped heads, a transposed view)")
 
 
 # ----------------------------------------------------------------------------- roofline
