@@ -192,7 +192,8 @@ def test_stub_and_solution_share_the_signature():
 @gpu
 def test_gpu_solution_full_marks():
     (result,) = grader.grade("level3.flash_fwd", solutions=True, device="cuda", examples=10).exercises
-    assert [c.status for c in result.checks] == ["passed"] * 4, [(c.name, c.summary) for c in result.checks]
+    assert [c.name for c in result.checks] == ["compiles", "oracle", "edge_cases", "sanitizer", "speed"]
+    assert [c.status for c in result.checks] == ["passed"] * 5, [(c.name, c.summary) for c in result.checks]
 
 
 @pytest.mark.gpu
@@ -207,7 +208,8 @@ def test_gpu_stub_not_implemented():
 def test_gpu_scalar_kernel_earns_correctness_not_speed():
     result = grade_cu(SCALAR, device="cuda", timing=True, examples=10)
     statuses = {c.name: c.status for c in result.checks}
-    assert statuses == {"compiles": "passed", "oracle": "passed", "edge_cases": "passed", "speed": "failed"}, \
+    assert statuses == {"compiles": "passed", "oracle": "passed", "edge_cases": "passed", "sanitizer": "passed",
+                        "speed": "failed"}, \
         [(c.name, c.summary) for c in result.checks]
     assert "ratio" in check_of(result, "speed").summary
 

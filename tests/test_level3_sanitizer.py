@@ -23,20 +23,33 @@ MEMCHECK_CLEAN = """========= COMPUTE-SANITIZER
 sanitize: 4 cases ran
 ========= ERROR SUMMARY: 0 errors
 """
+# Excerpts of what compute-sanitizer printed on the H100 for two wrong kernels
+# (tests/test_wrong_submissions_level3.py), host frames cut.
 MEMCHECK_READ = """========= COMPUTE-SANITIZER
 ========= Invalid __global__ read of size 16 bytes
-=========     at void flash_fwd_kernel<__half, 64>(course::FlashParams)+0x1a40 in /tmp/course-child-x/build/flash_fwd.cu:291
-=========     by thread (3,0,0) in block (0,0,0)
-=========     Address 0x7f3a0001f000 is out of bounds
-========= ERROR SUMMARY: 12 errors
+=========     at <unnamed>::cp_async_16(unsigned int, const void *, bool)+0x1640 in flash_fwd.cu:73
+=========     by thread (40,0,0) in block (0,0,0)
+=========     Access to 0x7f2ef8811080 is out of bounds
+=========     and is 1 bytes after the nearest allocation at 0x7f2ef880ce00 of size 17,024 bytes
+=========         Device Frame: void <unnamed>::load_tile<(int)64, (int)64, __half>(T3 *, const T3 *, long, int)+0x15e0 in flash_fwd.cu:159
+=========         Device Frame: void <unnamed>::flash_fwd_kernel<__half, (int)64, (int)128, (int)64, (bool)1>(<unnamed>::Params)+0x1500 in flash_fwd.cu:231
+=========     Saved host backtrace up to driver entry point at kernel launch time
+=========         Host Frame: cudaLaunchKernel [0x97317] in course_native.so
+=========         Host Frame: main in sanitize.py:46
+========= 
+========= Error: process didn't terminate successfully
+========= Target application returned an error
+========= ERROR SUMMARY: 114 errors
 """
 RACECHECK_ERRORS = """========= COMPUTE-SANITIZER
-========= Error: Race reported between Write access at void flash_fwd_kernel<__half, 64>(course::FlashParams)+0x9b0 in /tmp/b/flash_fwd.cu:301
-=========     and Read access at void flash_fwd_kernel<__half, 64>(course::FlashParams)+0x1f20 in /tmp/b/flash_fwd.cu:338 [1024 hazards]
-========= RACECHECK SUMMARY: 120 hazards displayed (120 errors, 0 warnings)
+========= Error: Race reported between Write access at <unnamed>::cp_async_16(unsigned int, const void *, bool)+0x1bf0 in flash_fwd.cu:71
+=========     and Read access at <unnamed>::ldmatrix_x4(unsigned int (&)[4], unsigned int)+0x1da0 in flash_fwd.cu:84 [2048 hazards]
+=========     and Read access at <unnamed>::ldmatrix_x4(unsigned int (&)[4], unsigned int)+0x1e20 in flash_fwd.cu:84 [2048 hazards]
+========= 
+========= RACECHECK SUMMARY: 10 hazards displayed (32 errors, 0 warnings)
 """
-RACECHECK_WARNINGS = """========= Warning: Race reported between Read access at flash_fwd.cu:410
-=========     and Write access at flash_fwd.cu:300 [64 hazards]
+RACECHECK_WARNINGS = """========= Warning: Race reported between Read access at <unnamed>::ldmatrix_x4_trans(unsigned int (&)[4], unsigned int)+0x3e80 in flash_fwd.cu:89
+=========     and Write access at <unnamed>::cp_async_16(unsigned int, const void *, bool)+0x1bf0 in flash_fwd.cu:71 [64 hazards]
 ========= RACECHECK SUMMARY: 24 hazards displayed (0 errors, 24 warnings)
 """
 RACECHECK_CLEAN = "========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n"
@@ -50,14 +63,17 @@ def test_a_clean_report_passes():
 def test_an_out_of_bounds_read_names_the_tail_predication():
     verdict = read_sanitizer("memcheck", SANITIZER_ERRORS_EXIT, MEMCHECK_READ)
     assert not verdict.clean
-    assert "reads global memory out of bounds: 12 error(s) (at flash_fwd.cu:291)" in verdict.summary
+    assert verdict.summary == ("compute-sanitizer memcheck: an out-of-bounds global read of 16 bytes in cp_async_16 "
+                               "(flash_fwd.cu:73), called from load_tile (flash_fwd.cu:159) and flash_fwd_kernel "
+                               "(flash_fwd.cu:231), 1 bytes past the end of a 17,024-byte tensor (114 errors in all)")
     assert "predicate" in verdict.hint and "Nk" in verdict.hint
 
 
 def test_racecheck_errors_name_the_missing_barrier():
     verdict = read_sanitizer("racecheck", SANITIZER_ERRORS_EXIT, RACECHECK_ERRORS)
     assert not verdict.clean
-    assert "120 shared-memory hazards (at flash_fwd.cu:301, flash_fwd.cu:338)" in verdict.summary
+    assert verdict.summary == ("compute-sanitizer racecheck reports 10 shared-memory hazards: a Write in "
+                               "cp_async_16 (flash_fwd.cu:71) races with a Read in ldmatrix_x4 (flash_fwd.cu:84)")
     assert "__syncthreads()" in verdict.hint
 
 
@@ -65,7 +81,7 @@ def test_racecheck_warnings_are_hazards_too():
     """A refill racing with other warps' reads may be reported as a warning, which
     does not set the exit status: it fails all the same."""
     verdict = read_sanitizer("racecheck", 0, RACECHECK_WARNINGS)
-    assert not verdict.clean and "24 shared-memory hazards" in verdict.summary
+    assert not verdict.clean and "24 shared-memory hazards: a Read in ldmatrix_x4_trans" in verdict.summary
 
 
 @pytest.mark.parametrize("code, output, says", [
@@ -113,3 +129,10 @@ def test_run_tool_stops_a_watcher_that_overruns(student: StudentProcess):
     code, output = student.run_tool([sys.executable, "-c", WATCHER, "sleep"], "grader.child.wire", timeout=3)
     assert code is None and time.monotonic() - started < 30
     assert "submission exists: True" in output
+
+
+def test_only_the_first_errors_frames_are_named():
+    second = MEMCHECK_READ.replace("ERROR SUMMARY: 114 errors", "").replace("load_tile", "other_caller")
+    verdict = read_sanitizer("memcheck", SANITIZER_ERRORS_EXIT, MEMCHECK_READ.split("=========     Saved")[0]
+                             + "========= \n" + second)
+    assert "load_tile" in verdict.summary and "other_caller" not in verdict.summary, verdict.summary

@@ -87,6 +87,9 @@
 //                                    oracle and edge_cases (a GPU: fp16/bf16, d 64/128, ragged
 //                                    lengths, GQA, causal with Nq > Nk and Nq < Nk, transposed
 //                                    views, against a float64 oracle);
+//                                    sanitizer (a GPU: compute-sanitizer memcheck and racecheck
+//                                    on small ragged causal cases find no out-of-bounds access
+//                                    and no shared-memory race: right answers are not enough);
 //                                    speed (a GPU: your time over the reference kernel's).
 //   course bench level3              your kernel beside the reference, Level 2's Triton
 //                                    kernel, SDPA flash and cuDNN (TFLOP/s).

@@ -193,27 +193,40 @@ def read_sanitizer(tool: str, code: int | None, output: str) -> SanitizerVerdict
     if code is None:
         return SanitizerVerdict(False, f"compute-sanitizer {tool} did not finish within {SANITIZER_TIMEOUT_S} s "
                                        f"on the small cases", "an infinite loop, or a barrier some threads never reach")
-    where = sorted({f"{Path(f).name}:{line}" for f, line in re.findall(r"(\S+\.cu):(\d+)", output)},
-                   key=lambda s: int(s.rsplit(":", 1)[1]))
-    at = f" (at {', '.join(where[:4])})" if where else ""
-    if code == SANITIZER_ERRORS_EXIT or tool == "racecheck" and _count(tool, output):
-        if tool == "racecheck":
-            count = _count(tool, output)
-            return SanitizerVerdict(False, f"compute-sanitizer racecheck reports {count or 'a'} shared-memory "
-                                           f"hazard{'s' * (count != 1)}{at}", SANITIZER_HINTS["race"])
-        kind = "write" if re.search(r"Invalid __global__ write", output) else \
-            "read" if re.search(r"Invalid __global__ read", output) else None
-        what = {"read": "reads global memory out of bounds", "write": "writes global memory out of bounds",
-                None: "finds memory errors"}[kind]
-        return SanitizerVerdict(False, f"compute-sanitizer memcheck {what}: {_count(tool, output) or 'some'} "
-                                       f"error(s){at}", SANITIZER_HINTS.get(kind, ""))
+    count = _count(tool, output)
+    if tool == "racecheck" and (code == SANITIZER_ERRORS_EXIT or count):
+        race = re.search(r"Race reported between (\w+) access at (.*)\n=+\s+and (\w+) access at (.*)", output)
+        where = f": a {race[1]} in {_frame(race[2])} races with a {race[3]} in {_frame(race[4])}" if race else ""
+        return SanitizerVerdict(False, f"compute-sanitizer racecheck reports {count or 'some'} shared-memory "
+                                       f"hazard{'s' * (count != 1)}{where}", SANITIZER_HINTS["race"])
+    if code == SANITIZER_ERRORS_EXIT:
+        # the first error's report: up to the line of '=' alone that ends it
+        first = next((block for block in re.split(r"\n=+[ \t]*(?=\n)", output) if "Invalid __global__" in block), "")
+        access = re.search(r"Invalid __global__ (read|write) of size (\d+) bytes?\n=+\s+at (.*)", first)
+        if access is None:
+            return SanitizerVerdict(False, f"compute-sanitizer memcheck finds memory errors ({count or 'some'})")
+        callers = [_frame(line) for line in re.findall(r"Device Frame: (.*)", first)]
+        past = re.search(r"is (\d+) bytes? after the nearest allocation at \S+ of size ([\d,]+) bytes", first)
+        return SanitizerVerdict(
+            False, f"compute-sanitizer memcheck: an out-of-bounds global {access[1]} of {access[2]} bytes in "
+                   f"{_frame(access[3])}{', called from ' + ' and '.join(callers) if callers else ''}"
+                   f"{f', {past[1]} bytes past the end of a {past[2]}-byte tensor' if past else ''} "
+                   f"({count or 'some'} errors in all)", SANITIZER_HINTS[access[1]])
     if code != 0:
         return SanitizerVerdict(False, f"the kernel failed under compute-sanitizer {tool} (exit status {code})",
                                 "run the small cases yourself: `course repro` of the failing check, or "
                                 "compute-sanitizer python your_script.py")
-    if _count(tool, output) != 0:  # None: no summary printed, 0: a clean one
+    if count != 0:  # None: no summary printed, 0: a clean one
         return SanitizerVerdict(False, f"compute-sanitizer {tool} printed no clean summary")
     return SanitizerVerdict(True, f"{tool} clean")
+
+
+def _frame(text: str) -> str:
+    """'cp_async_16 (flash_fwd.cu:73)' from a sanitizer's 'void <unnamed>::cp_async_16(...)+0x1640 in
+    /path/flash_fwd.cu:73'."""
+    name = re.match(r"(?:void\s+)?([\w:]+)", text.replace("<unnamed>::", "").strip())
+    place = re.search(r" in (?:\S*/)?(\S+:\d+)\s*(?:\[|$)", text)
+    return f"{name[1].split('::')[-1] if name else '?'}{f' ({place[1]})' if place else ''}"
 
 
 def _count(tool: str, output: str) -> int | None:
