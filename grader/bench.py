@@ -76,13 +76,17 @@ def plot_mla(points: list[MlaPoint], peaks: dict, device_name: str, path: str) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    # twelve lines: a colour per provider, a marker per s_q, dashes for varied lengths
+    providers = list(dict.fromkeys(p.provider for p in points))
+    colours = dict(zip(providers, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, metric, label in ((axes[0], "gbps", "GB/s (KV once + q + out)"),
                               (axes[1], "tflops", "TFLOP/s (2·s_q·h_q·(d+dv) per token)")):
         for provider, s_q, varied in dict.fromkeys((p.provider, p.s_q, p.varied) for p in points):
             series = [p for p in points if (p.provider, p.s_q, p.varied) == (provider, s_q, varied)]
-            ax.plot([p.heads_q for p in series], [getattr(p, metric) for p in series], marker="o",
-                    linestyle="--" if varied else "-", label=f"{provider}, s_q={s_q}{', varied' if varied else ''}")
+            ax.plot([p.heads_q for p in series], [getattr(p, metric) for p in series], color=colours[provider],
+                    marker="o" if s_q == 1 else "s", linestyle="--" if varied else "-",
+                    label=f"{provider}, s_q={s_q}{', varied' if varied else ''}")
         for (which, heads_q, s_q, varied), value in FLASHMLA_H100.items():
             if which == metric:
                 ax.axhline(value, color="black", linestyle=":", linewidth=1)
@@ -96,7 +100,7 @@ def plot_mla(points: list[MlaPoint], peaks: dict, device_name: str, path: str) -
         ax.set_xlabel("query heads h_q (h_kv = 1)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7)
     fig.suptitle(f"MLA decode on {device_name}: b=128, mean length 4096, d=576, dv=512, bf16, causal")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))  # room for the legend below the panels
     fig.savefig(path, dpi=120)
