@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks.level3 import SANITIZER_ERRORS_EXIT, read_sanitizer
-from grader.isolation import StudentProcess
+from grader.isolation import StudentProcess, sandbox_available
 
 MEMCHECK_CLEAN = """========= COMPUTE-SANITIZER
 sanitize: 4 cases ran
@@ -106,11 +106,14 @@ sys.exit(subprocess.call(command) if sys.argv[1] == "run" else int(sys.argv[1]))
 """
 
 
-@pytest.fixture
-def student(course_copy: Path):
+@pytest.fixture(params=[False, True], ids=["launcher", "sandbox"])
+def student(request, course_copy: Path):
+    """The child's isolation as `course grade` gives it, and under --sandbox (bubblewrap)."""
+    if request.param and not sandbox_available():
+        pytest.skip("bubblewrap is not installed here")
     solution = course_copy / "solutions" / "level1" / "softmax.py"
     with StudentProcess(solution, "student", env={"X": "from the grader"}, root=course_copy, call_timeout=60,
-                        import_timeout=120) as process:
+                        import_timeout=120, sandbox=request.param) as process:
         yield process
 
 
