@@ -160,7 +160,8 @@ def test_stub_grades_not_implemented_on_cpu(cache):
     result = grade_cu(STUB, device="cpu")
     statuses = {c.name: c.status for c in result.checks}
     assert statuses == {"compiles": "not implemented", "oracle": "not verified here",
-                        "edge_cases": "not verified here", "speed": "not verified here"}
+                        "edge_cases": "not verified here", "sanitizer": "not verified here",
+                        "speed": "not verified here"}
     assert result.score == 0
 
 
