@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from grader import oracle
 from grader.checks.attention import attention_judge, banned_outcome, modified_outcome, unpack_pair
-from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples
-from grader.inputs import DTYPES, AttentionBounds, MergeCase, SoftmaxCase, attention_cases, merge_cases, softmax_cases
+from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples, \
+    run_examples_then_batteries
+from grader.inputs import (DTYPES, AttentionBounds, MergeCase, SoftmaxCase, attention_batteries, attention_cases,
+                           merge_cases, softmax_cases)
 from grader.results import FAILED
 from grader.child.recorder import SDPA, SOFTMAX_FAMILY
 from grader.tolerance import compare, naive_softmax_in_dtype
@@ -17,7 +19,7 @@ NAIVE_BOUNDS = AttentionBounds(head_dims=(16, 40, 64), max_len=160)
 @check("level1.naive_attention", "oracle")
 def naive_attention_matches_oracle(ctx: Context):
     judge = attention_judge(ctx, "naive_attention", banned={**SOFTMAX_FAMILY, **SDPA})
-    return run_examples(ctx, attention_cases(NAIVE_BOUNDS), judge)
+    return run_examples_then_batteries(ctx, attention_cases(NAIVE_BOUNDS), judge, attention_batteries(NAIVE_BOUNDS))
 
 
 # ----------------------------------------------------------------------------- softmax

@@ -21,10 +21,12 @@ from hypothesis import strategies as st
 from grader import oracle
 from grader.checks.attention import Rule, attention_judge, modified_outcome, size_limit, size_rule, unpack_pair
 from grader.checks.bad_input import BadCall, rejects_bad_input
-from grader.checks.base import Context, Outcome, call_failure, check, outcome_result, run_cases, run_examples
+from grader.checks.base import (Context, Outcome, call_failure, check, outcome_result, run_cases, run_examples,
+                                run_examples_then_batteries)
 from grader.child.recorder import MATRIX_PRODUCTS, SDPA, SOFTMAX_FAMILY
 from grader.diagnose import KERNEL_BLOCKS
-from grader.inputs import DTYPES, AttentionBounds, AttentionCase, attention_cases, structural_attention_cases
+from grader.inputs import (DTYPES, AttentionBounds, AttentionCase, attention_batteries, attention_cases,
+                           structural_attention_cases)
 from grader.isolation import CallResult
 from grader.results import FAILED, PASSED
 from grader.timing import timing_check
@@ -46,7 +48,8 @@ LOOP_ORDER_CASE = AttentionCase(batch=2, heads_q=2, heads_kv=1, n_q=4 * 48 + 5, 
 
 
 def _tiled_correct(ctx: Context, fn: str):
-    return run_examples(ctx, attention_cases(TILED_BOUNDS), attention_judge(ctx, fn))
+    return run_examples_then_batteries(ctx, attention_cases(TILED_BOUNDS), attention_judge(ctx, fn),
+                                       attention_batteries(TILED_BOUNDS))
 
 
 # The memory case of no_full_matrix, measured from outside the student's process: at
@@ -345,7 +348,8 @@ def _triton_judge(ctx: Context, rules: tuple[Rule, ...] = ()):
 
 @check("level2.flash_v2_triton", "oracle")
 def triton_matches_oracle(ctx: Context):
-    return run_examples(ctx, attention_cases(_triton_bounds(ctx)), _triton_judge(ctx))
+    bounds = _triton_bounds(ctx)
+    return run_examples_then_batteries(ctx, attention_cases(bounds), _triton_judge(ctx), attention_batteries(bounds))
 
 
 @check("level2.flash_v2_triton", "strided_views")
@@ -530,7 +534,8 @@ def _backward_judge(ctx: Context, enforce_size_limit: bool = False):
 
 @check("level2.flash_v2_backward", "oracle")
 def backward_matches_autograd(ctx: Context):
-    return run_examples(ctx, attention_cases(BACKWARD_BOUNDS), _backward_judge(ctx))
+    return run_examples_then_batteries(ctx, attention_cases(BACKWARD_BOUNDS), _backward_judge(ctx),
+                                       attention_batteries(BACKWARD_BOUNDS))
 
 
 @check("level2.flash_v2_backward", "no_full_matrix")

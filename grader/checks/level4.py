@@ -26,13 +26,14 @@ from grader.checks.base import (
     check,
     run_cases,
     run_examples,
+    run_examples_then_batteries,
 )
 from grader.checks.bad_input import BadCall, rejects_bad_input
 from grader.checks.level2 import own_kernel_rule
 from grader.diagnose import PAGED_HINTS, paged_hint
 from grader.inputs import DTYPES, PagedBounds, PagedCase, paged_cases
 from grader.isolation import CallResult
-from grader.results import FAILED, PASSED
+from grader.results import FAILED
 from grader.timing import timing_check
 from grader.tolerance import compare, naive_attention_in_dtype
 
@@ -139,15 +140,6 @@ def _batteries(dtypes: tuple[str, str]) -> list[PagedCase]:
                                       dtype=dtypes[1], seed=32), q_strided=True)]
 
 
-def _random_then_batteries(ctx: Context, strategy, judge, batteries: list[PagedCase]):
-    """Random cases first (a failure is shrunk to the smallest), then the batteries."""
-    result = run_examples(ctx, strategy, judge)
-    if result.status != PASSED:
-        return result
-    return run_cases(ctx, batteries, judge, f"{result.summary}, and {len(batteries)} fixed batches of the hard "
-                                            f"cases at once")
-
-
 # ----------------------------------------------------------------------------- paged_kv (PyTorch)
 
 REFERENCE_FN = "mla_decode_reference"
@@ -156,7 +148,7 @@ REFERENCE_FN = "mla_decode_reference"
 @check("level4.paged_kv", "oracle")
 def paged_matches_oracle(ctx: Context):
     bounds = PAGED_GPU_BOUNDS if ctx.device == "cuda" else PAGED_CPU_BOUNDS
-    return _random_then_batteries(ctx, paged_cases(bounds), paged_judge(ctx, REFERENCE_FN),
+    return run_examples_then_batteries(ctx, paged_cases(bounds), paged_judge(ctx, REFERENCE_FN),
                                   _batteries(("float32", "bfloat16")))
 
 
@@ -271,7 +263,7 @@ def kernel_matches_oracle(ctx: Context):
     batteries = _batteries(("float16", "bfloat16"))
     if not ctx.interpreted:
         batteries.append(MANY_ROWS_SMALL_DIMS)
-    return _random_then_batteries(ctx, paged_cases(bounds), _kernel_judge(ctx), batteries)
+    return run_examples_then_batteries(ctx, paged_cases(bounds), _kernel_judge(ctx), batteries)
 
 
 DEEPSEEK_CASES = [  # DeepSeek-V3's decode: one latent kv head, d = 576, dv = 512, pages of 64 tokens
