@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from grader import oracle
 from grader.checks.attention import attention_judge, banned_outcome, modified_outcome, unpack_pair
-from grader.checks.base import Context, Outcome, call_failure, check, run_cases, run_examples, \
-    run_examples_then_batteries
+from grader.checks.base import (Context, Outcome, call_failure, check, run_cases, run_examples,
+                                run_examples_then_batteries)
 from grader.inputs import (DTYPES, AttentionBounds, MergeCase, SoftmaxCase, attention_batteries, attention_cases,
                            merge_cases, softmax_cases)
 from grader.results import FAILED

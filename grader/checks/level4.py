@@ -149,7 +149,7 @@ REFERENCE_FN = "mla_decode_reference"
 def paged_matches_oracle(ctx: Context):
     bounds = PAGED_GPU_BOUNDS if ctx.device == "cuda" else PAGED_CPU_BOUNDS
     return run_examples_then_batteries(ctx, paged_cases(bounds), paged_judge(ctx, REFERENCE_FN),
-                                  _batteries(("float32", "bfloat16")))
+                                       _batteries(("float32", "bfloat16")))
 
 
 EDGE_CASES = [
