@@ -15,6 +15,7 @@ from grader.checks.level1 import NAIVE_BOUNDS
 from grader.checks.level2 import BACKWARD_BOUNDS, TILED_BOUNDS, TRITON_CPU_BOUNDS, TRITON_GPU_BOUNDS
 from grader.inputs import AttentionBounds, AttentionCase, attention_batteries
 
+
 def largest_score(case: AttentionCase) -> float:
     q, k, _ = case.tensors()
     scale = case.softmax_scale or case.head_dim ** -0.5
