@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-import grader  # noqa: E402 - after the path setup
-from conftest import make_submission, submission_source  # noqa: E402
+from conftest import check_of, graded_submission  # noqa: E402 - after the path setup
 
 
 def main() -> int:
@@ -38,12 +36,9 @@ def main() -> int:
         for wrong in (w for w in wrongs if w.exercise not in skip):
             for seed in map(int, args.seeds.split(",")):
                 start = time.monotonic()
-                suffix, text = submission_source(level, wrong.exercise, wrong.submission)
-                with tempfile.TemporaryDirectory(prefix="course-probe-") as tmp:
-                    directory = make_submission(Path(tmp), {f"{level}/{wrong.exercise}{suffix}": text})
-                    (result,) = grader.grade(f"{level}.{wrong.exercise}", submission=directory, seed=seed,
-                                             timing=False).exercises
-                check = next(c for c in result.checks if c.name == wrong.check)
+                result = graded_submission(level, wrong.exercise, wrong.submission, timing=False, seed=seed,
+                                           examples=None)  # course.toml's count, as final grading uses
+                check = check_of(result, wrong.check)
                 caught = check.status != "passed" and check.score == 0
                 misses += not caught
                 print(f"{'OK  ' if caught else 'MISS'} {level}.{wrong.exercise}/{wrong.submission} seed={seed} "

@@ -109,12 +109,14 @@ def submission_source(level: str, exercise: str, name: str) -> tuple[str, str]:
 
 
 @functools.cache
-def graded_submission(level: str, exercise: str, name: str, timing: bool = True) -> ExerciseResult:
-    """Grade the submission ``name`` (see submission_source) as <level>.<exercise> (once per run)."""
+def graded_submission(level: str, exercise: str, name: str, timing: bool = True, seed: int | None = None,
+                      examples: int | None = SUBMISSION_EXAMPLES) -> ExerciseResult:
+    """Grade the submission ``name`` (see submission_source) as <level>.<exercise> (once per run);
+    ``seed`` and ``examples`` None: course.toml's."""
     with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
         suffix, text = submission_source(level, exercise, name)
         directory = make_submission(Path(tmp), {f"{level}/{exercise}{suffix}": text})
-        report = grader.grade(f"{level}.{exercise}", submission=directory, examples=SUBMISSION_EXAMPLES,
+        report = grader.grade(f"{level}.{exercise}", submission=directory, seed=seed, examples=examples,
                               timing=timing)
     (result,) = report.exercises
     return result

@@ -4,13 +4,9 @@ depend on the seed (final grading mixes in a secret one)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
-import grader
-from conftest import check_of, make_submission, submission_source
+from conftest import check_of, graded_submission
 from grader.checks.level1 import NAIVE_BOUNDS
 from grader.checks.level2 import BACKWARD_BOUNDS, TILED_BOUNDS, TRITON_CPU_BOUNDS, TRITON_GPU_BOUNDS
 from grader.inputs import AttentionBounds, AttentionCase, attention_batteries
@@ -50,10 +46,8 @@ def test_a_view_of_transposed_inputs_is_rejected_on_seeds_where_random_draws_mis
     """On these seeds the 25 random examples of level1.naive_attention hold no
     transposed input that .view() cannot flatten (found by probing seeds 1-5); only
     the battery rejects the submission there."""
-    suffix, text = submission_source("level1", "naive_attention", "view_non_contiguous")
-    with tempfile.TemporaryDirectory(prefix="course-submission-") as tmp:
-        directory = make_submission(Path(tmp), {f"level1/naive_attention{suffix}": text})
-        (result,) = grader.grade("level1.naive_attention", submission=directory, seed=seed, timing=False).exercises
+    result = graded_submission("level1", "naive_attention", "view_non_contiguous", timing=False, seed=seed,
+                               examples=None)
     check = check_of(result, "oracle")
     assert check.status == "error" and "view size is not compatible" in check.message, check.message
     assert "transposed views" in check.message
